@@ -1,0 +1,34 @@
+"""Acai OMR: optical music recognition of pianoform systems into LMX and MusicXML.
+
+Importing this package stays cheap: heavy dependencies (transformers, music21, evaluate, gradio)
+are imported by the submodules that need them, and public names are resolved lazily.
+"""
+from importlib import import_module
+
+__version__ = "0.1.0"
+
+# public name -> submodule that defines it
+_LAZY = {
+    "linearize": "acai_hf.lmx",
+    "delinearize": "acai_hf.lmx",
+    "DelinearizationError": "acai_hf.lmx",
+    "join_systems": "acai_hf.music",
+    "to_midi": "acai_hf.music",
+    "measure_validity": "acai_hf.music",
+    "AcaiLMXTokenizer": "acai_hf.tokenization_acai",
+    "ser": "acai_hf.metrics.ser",
+    "corpus_ser": "acai_hf.metrics.ser",
+    "tedn": "acai_hf.metrics.tedn",
+    "corpus_tedn": "acai_hf.metrics.tedn",
+    "tedn_batch": "acai_hf.metrics.tedn",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'acai_hf' has no attribute {name!r}")
