@@ -1,0 +1,1 @@
+"""Data engine: music sources -> Verovio renders -> labelled grand-staff systems (a `datasets` dataset)."""

@@ -1,0 +1,17 @@
+"""The one schema every system data set uses: our engine's output and loaded outside data alike."""
+from datasets import Features, Image, Value
+
+SPLITS = ("train", "dev", "test")
+
+FEATURES = Features(
+    {
+        "image": Image(),  # grayscale PNG of one grand-staff system
+        "lmx": Value("string"),  # ground-truth LMX, tokens separated by single spaces
+        "musicxml": Value("string"),  # ground-truth MusicXML of exactly the measures in the image
+        "source": Value("string"),  # e.g. "procedural", "corpus-piano", "chorale", "quartet", "olimpic"
+        "piece_id": Value("string"),  # splits are made by piece, never by system
+        "system_index": Value("int32"),  # position of the system within its piece
+        "n_measures": Value("int32"),
+        "engraving": Value("string"),  # JSON object of the randomised engraving settings ("{}" if unknown)
+    }
+)
