@@ -5,6 +5,8 @@ are imported by the submodules that need them, and public names are resolved laz
 """
 from importlib import import_module
 
+from acai_hf._after_import import run_after_import
+
 __version__ = "0.1.0"
 
 # public name -> submodule that defines it
@@ -24,6 +26,10 @@ _LAZY = {
 }
 
 __all__ = sorted(_LAZY)
+
+# AutoTokenizer.from_pretrained finds the "tokenizer_class" of a saved folder among registered classes.
+# Register ours when transformers loads that factory: importing it here would pull in torch.
+run_after_import("transformers.models.auto.tokenization_auto", "acai_hf.tokenization_acai:register_auto_tokenizer")
 
 
 def __getattr__(name):
