@@ -1,0 +1,45 @@
+"""Symbol error rate of predicted LMX, as an `evaluate` module (load it by path, offline)."""
+import datasets
+import evaluate
+from acai_hf.metrics.ser import corpus_ser
+
+_DESCRIPTION = """
+Symbol error rate (SER): the token-level Levenshtein distance between predicted and gold LMX
+(Linearized MusicXML), split on whitespace, summed over the corpus and divided by the summed
+gold length (a micro-average, as in the OLiMPiC evaluation). Unknown tokens count as errors.
+"""
+
+_INPUTS = """
+Args:
+    predictions: predicted LMX strings.
+    references: gold LMX strings.
+Returns:
+    ser: corpus SER as a fraction (not a percentage); can exceed 1.
+    distance: summed token edit distance.
+    gold_len: summed number of gold tokens.
+"""
+
+_CITATION = """
+@inproceedings{mayer2024practical,
+  title={Practical End-to-End Optical Music Recognition for Pianoform Music},
+  author={Mayer, Ji{\\v{r}}{\\'i} and Straka, Milan and Haji{\\v{c}} jr., Jan and Pecina, Pavel},
+  booktitle={Document Analysis and Recognition - ICDAR 2024},
+  year={2024}
+}
+"""
+
+
+class LmxSer(evaluate.Metric):
+    def _info(self):
+        return evaluate.MetricInfo(
+            description=_DESCRIPTION,
+            citation=_CITATION,
+            inputs_description=_INPUTS,
+            features=datasets.Features(
+                {"predictions": datasets.Value("string"), "references": datasets.Value("string")}
+            ),
+        )
+
+    def _compute(self, predictions, references):
+        result = corpus_ser(predictions, references)
+        return {"ser": result.value, "distance": result.distance, "gold_len": result.gold_len}

@@ -1,0 +1,135 @@
+"""SER and TEDn against the reference vectors (values computed by the OLiMPiC reference code)."""
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from acai_hf.metrics import load_metric
+from acai_hf.metrics.ser import corpus_ser, ser
+from acai_hf.metrics.tedn import corpus_tedn, tedn, tedn_batch
+from acai_hf.metrics.tedn_parts import _parse_stripped
+
+FLAVORS = ("lmx", "full")
+# Σ edit, Σ gold from the table in shared/reference/README.md
+CORPUS_TOTALS = {"lmx": (10945, 63422), "full": (13132, 65622)}
+SER_TOTALS = (3586, 32125)
+
+
+@pytest.fixture(scope="module")
+def single_results(vectors):
+    """Per-case TEDn computed one call at a time, for both flavours."""
+    return {
+        flavor: [tedn(case["pred_lmx"], case["gold_musicxml"], flavor) for case in vectors]
+        for flavor in FLAVORS
+    }
+
+
+def _columns(vectors):
+    return [c["pred_lmx"] for c in vectors], [c["gold_musicxml"] for c in vectors]
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+def test_tedn_matches_every_reference_case(vectors, single_results, flavor):
+    mismatches = [
+        (case["id"], tuple(result), case[f"tedn_{flavor}"])
+        for case, result in zip(vectors, single_results[flavor])
+        if (result.edit_cost, result.gold_cost)
+        != (case[f"tedn_{flavor}"]["edit_cost"], case[f"tedn_{flavor}"]["gold_cost"])
+        or abs(result.value - case[f"tedn_{flavor}"]["value"]) > 1e-9
+    ]
+    assert mismatches == []
+
+
+def test_tedn_reports_delinearizer_crashes_like_the_reference(vectors, single_results):
+    crashed = [result.delinearizer_crashed for result in single_results["lmx"]]
+    assert crashed == [case["ref_delinearizer_crashed"] for case in vectors]
+
+
+def test_ser_matches_every_reference_case(vectors):
+    for case in vectors:
+        assert tuple(ser(case["pred_lmx"], case["gold_lmx"])) == pytest.approx(
+            (case["ser"]["distance"], case["ser"]["gold_len"], case["ser"]["value"]), abs=1e-12
+        ), case["id"]
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+def test_corpus_tedn_is_the_micro_average_of_the_readme(vectors, flavor):
+    result = corpus_tedn(*_columns(vectors), flavor=flavor, workers=2)
+    edit, gold = CORPUS_TOTALS[flavor]
+    assert (result.edit_cost, result.gold_cost) == (edit, gold)
+    assert result.value == pytest.approx(edit / gold, abs=1e-12)
+    assert result.delinearizer_crashed  # some vectors crash on purpose
+
+
+def test_corpus_ser_is_the_micro_average_of_the_readme(vectors):
+    result = corpus_ser([c["pred_lmx"] for c in vectors], [c["gold_lmx"] for c in vectors])
+    assert (result.distance, result.gold_len) == SER_TOTALS
+    assert result.value == pytest.approx(SER_TOTALS[0] / SER_TOTALS[1], abs=1e-12)
+
+
+def test_tedn_batch_equals_single_calls(vectors, single_results):
+    subset = vectors[:24]
+    assert tedn_batch(*_columns(subset), workers=2) == single_results["lmx"][:24]
+    assert tedn_batch(*_columns(subset), workers=1) == single_results["lmx"][:24]
+
+
+def test_evaluate_modules_load_offline_and_give_the_corpus_values(vectors):
+    predictions, golds = _columns(vectors)
+    tedn_scores = load_metric("lmx_tedn").compute(
+        predictions=predictions, references=golds, workers=2
+    )
+    edit, gold = CORPUS_TOTALS["lmx"]
+    assert (tedn_scores["edit_cost"], tedn_scores["gold_cost"]) == (edit, gold)
+    assert tedn_scores["tedn"] == pytest.approx(edit / gold, abs=1e-12)
+
+    ser_scores = load_metric("lmx_ser").compute(
+        predictions=predictions, references=[c["gold_lmx"] for c in vectors]
+    )
+    assert (ser_scores["distance"], ser_scores["gold_len"]) == SER_TOTALS
+    assert ser_scores["ser"] == pytest.approx(SER_TOTALS[0] / SER_TOTALS[1], abs=1e-12)
+
+
+def test_importing_the_metrics_package_does_not_import_evaluate():
+    code = "import sys, acai_hf.metrics; sys.exit('evaluate' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+@pytest.mark.parametrize(
+    "prediction",
+    ["", " \n\t ", "no such tokens here", "clef:G2 measure", "clef:G2 staff:1 C4 quarter"],
+    ids=["empty", "whitespace", "garbage", "token-before-measure", "no-measure"],
+)
+def test_a_prediction_with_nothing_usable_costs_the_whole_gold(gold_systems, prediction):
+    gold_musicxml, gold_lmx = gold_systems[0]
+    result = tedn(prediction, gold_musicxml)
+    assert result.edit_cost == result.gold_cost > 0
+    assert result.value == 1.0
+    # only a valid token before the first `measure` (or no `measure` at all) crashes
+    assert result.delinearizer_crashed == prediction.startswith("clef")
+
+
+def test_ser_counts_unknown_tokens_and_empty_predictions(gold_systems):
+    _, gold_lmx = gold_systems[0]
+    gold_len = len(gold_lmx.split())
+    assert ser("", gold_lmx) == (gold_len, gold_len, 1.0)
+    assert ser(gold_lmx + " bogus", gold_lmx).distance == 1
+
+
+def test_an_exact_prediction_of_a_round_trip_gold_scores_zero(vectors):
+    case = next(c for c in vectors if c["id"] == "r043_exact")
+    assert tedn(case["gold_lmx"], case["gold_musicxml"]).edit_cost == 0
+
+
+def test_fast_gold_parsing_gives_the_canonicalized_tree(gold_systems):
+    def elements(root):
+        return [(e.tag, e.text, e.attrib) for e in root.iter()]
+
+    for gold_musicxml, _ in gold_systems:
+        canonical = ET.fromstring(ET.canonicalize(gold_musicxml, strip_text=True))
+        assert elements(_parse_stripped(gold_musicxml)) == elements(canonical)
+
+
+def test_unknown_flavor_is_rejected(gold_systems):
+    with pytest.raises(ValueError, match="flavor"):
+        tedn("", gold_systems[0][0], flavor="pruned")
