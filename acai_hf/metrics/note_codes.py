@@ -37,6 +37,11 @@ class NoteCoder:
     def __init__(self):
         self._pitch_letters: dict[tuple, str] = {}
 
+    def copy(self) -> "NoteCoder":
+        twin = NoteCoder()
+        twin._pitch_letters = dict(self._pitch_letters)
+        return twin
+
     def code_all(self, root: ET.Element) -> dict[ET.Element, str]:
         """Codes every note under `root` in document order, which fixes the pitch letters."""
         return {note: self.code(note) for note in root.iter("note")}

@@ -6,7 +6,7 @@ Zhang–Shasha distance in a compiled kernel over integer arrays.
 import os
 import xml.etree.ElementTree as ET
 from concurrent.futures import ProcessPoolExecutor
-from functools import partial
+from functools import lru_cache, partial
 from typing import NamedTuple, Sequence
 
 from .note_codes import NoteCoder
@@ -27,15 +27,33 @@ def tedn(predicted_lmx: str, gold_musicxml: str, flavor: str = "lmx") -> TEDnRes
     """TEDn of one system; flavor "lmx" prunes both trees to what LMX encodes, "full" does not."""
     if flavor not in FLAVORS:
         raise ValueError(f"flavor must be one of {FLAVORS}, not {flavor!r}")
-    gold = gold_part(gold_musicxml, flavor)
+    gold = _prepared_gold(gold_musicxml, flavor)
     predicted, crashed = predicted_part(predicted_lmx, flavor)
+    coder = gold.coder.copy()  # predicted notes continue the gold's pitch letters
+    predicted_tree = postorder_tree(predicted, coder.code_all(predicted))
+    return _result(_distance(predicted_tree, gold.tree), gold.cost, crashed)
+
+
+def clear_gold_cache() -> None:
+    """Forget prepared golds (benchmarks use it to time the whole work of a call)."""
+    _prepared_gold.cache_clear()
+
+
+class _PreparedGold(NamedTuple):
+    tree: PostorderTree
+    coder: NoteCoder  # holds the pitch letters handed out to gold notes; copied, never mutated
+    cost: int  # distance from a bare <part> to the gold
+
+
+@lru_cache(maxsize=512)
+def _prepared_gold(gold_musicxml: str, flavor: str) -> _PreparedGold:
+    """The gold side of TEDn, kept because one gold is scored against many predictions
+    (GRPO rollouts, beam candidates, the checkpoints of a training run)."""
+    gold = gold_part(gold_musicxml, flavor)
     coder = NoteCoder()
-    gold_codes = coder.code_all(gold)  # gold notes take the first pitch letters
-    predicted_codes = coder.code_all(predicted)
-    gold_tree = postorder_tree(gold, gold_codes)
-    edit_cost = _distance(postorder_tree(predicted, predicted_codes), gold_tree)
-    gold_cost = _distance(postorder_tree(ET.Element(gold.tag), {}), gold_tree)
-    return _result(edit_cost, gold_cost, crashed)
+    tree = postorder_tree(gold, coder.code_all(gold))  # gold notes take the first pitch letters
+    cost = _distance(postorder_tree(ET.Element(gold.tag), {}), tree)
+    return _PreparedGold(tree, coder, cost)
 
 
 def tedn_batch(

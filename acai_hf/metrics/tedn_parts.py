@@ -1,7 +1,8 @@
 """The two <part> trees TEDn compares, prepared the way the OLiMPiC reference prepares them."""
 import xml.etree.ElementTree as ET
 
-from lmx.linearization.Delinearizer import Delinearizer
+from lmx.linearization.Delinearizer import Delinearizer, Token
+from lmx.linearization.vocabulary import ALL_TOKENS
 from lmx.symbolic.Pruner import Pruner
 from lmx.symbolic.actual_durations_to_fractional import actual_durations_to_fractional
 
@@ -50,6 +51,17 @@ def _parse_stripped(musicxml: str) -> ET.Element:
     return root
 
 
+class _FastLexDelinearizer(Delinearizer):
+    """lmx's Delinearizer with the vocabulary looked up in a set instead of a list: the same
+    tokens survive lexing (unknown ones are dropped), a millisecond sooner per system."""
+
+    _VOCABULARY = frozenset(ALL_TOKENS)
+
+    def lex(self, text: str) -> list[Token]:
+        terminals = text.split()
+        return [Token(t, i) for i, t in enumerate(terminals, start=1) if t in self._VOCABULARY]
+
+
 def predicted_part(predicted_lmx: str, flavor: str) -> tuple[ET.Element, bool]:
     """The delinearized prediction and whether the delinearizer crashed.
 
@@ -57,7 +69,7 @@ def predicted_part(predicted_lmx: str, flavor: str) -> tuple[ET.Element, bool]:
     scores as an empty <part>.
     """
     try:
-        delinearizer = Delinearizer(keep_fractional_durations=True)
+        delinearizer = _FastLexDelinearizer(keep_fractional_durations=True)
         delinearizer.process_text(predicted_lmx)
         part, crashed = delinearizer.part_element, False
     except Exception:
