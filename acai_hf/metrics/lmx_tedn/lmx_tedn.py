@@ -1,6 +1,7 @@
 """TEDn of predicted LMX against gold MusicXML, as an `evaluate` module (load it by path, offline)."""
-import datasets
 import evaluate
+from acai_hf.metrics.evaluate_info import OLIMPIC_CITATION
+from acai_hf.metrics.evaluate_info import PREDICTION_REFERENCE_FEATURES
 from acai_hf.metrics.tedn import corpus_tedn
 
 _DESCRIPTION = """
@@ -23,25 +24,13 @@ Returns:
     delinearizer_crashed: whether any prediction could not be delinearized (scored as empty).
 """
 
-_CITATION = """
-@inproceedings{mayer2024practical,
-  title={Practical End-to-End Optical Music Recognition for Pianoform Music},
-  author={Mayer, Ji{\\v{r}}{\\'i} and Straka, Milan and Haji{\\v{c}} jr., Jan and Pecina, Pavel},
-  booktitle={Document Analysis and Recognition - ICDAR 2024},
-  year={2024}
-}
-"""
-
-
 class LmxTedn(evaluate.Metric):
     def _info(self):
         return evaluate.MetricInfo(
             description=_DESCRIPTION,
-            citation=_CITATION,
+            citation=OLIMPIC_CITATION,
             inputs_description=_INPUTS,
-            features=datasets.Features(
-                {"predictions": datasets.Value("string"), "references": datasets.Value("string")}
-            ),
+            features=PREDICTION_REFERENCE_FEATURES,
         )
 
     def _compute(self, predictions, references, flavor="lmx", workers=None):
