@@ -20,6 +20,7 @@ Returns:
     gold_len: summed number of gold tokens.
 """
 
+
 class LmxSer(evaluate.Metric):
     def _info(self):
         return evaluate.MetricInfo(

@@ -24,6 +24,7 @@ Returns:
     delinearizer_crashed: whether any prediction could not be delinearized (scored as empty).
 """
 
+
 class LmxTedn(evaluate.Metric):
     def _info(self):
         return evaluate.MetricInfo(
