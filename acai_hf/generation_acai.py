@@ -1,0 +1,79 @@
+"""Generation helpers: an LMX grammar for constrained decoding and per-system confidence.
+
+The grammar follows the item structure lmx's Delinearizer parses: a system starts with `measure`; a
+measure holds items; a note item is [prefixes] root [suffixes] (pitch/rest/voice/chord... before the
+duration root, dot/stem/beam/staff... after it); `time` is followed by `beats:N` then `beat-type:N`;
+keys and clefs stand alone. What may come next depends on the previous token only, so the processor is
+one table lookup per step, valid for greedy, beam and sampled search alike.
+"""
+import torch
+from lmx.linearization.vocabulary import (
+    BEAT_TYPE_TOKENS,
+    BEATS_TOKENS,
+    CLEF_TOKENS,
+    KEY_TOKENS,
+    NOTE_PREFIX_TOKENS,
+    NOTE_ROOT_TOKENS,
+    NOTE_SUFFIX_TOKENS,
+)
+from transformers import LogitsProcessor
+
+
+def lmx_transition_table(vocab: dict[str, int], bos_id: int, eos_id: int, pad_id: int) -> torch.Tensor:
+    """(V, V) bool: table[previous id, next id] is True when `next` may follow `previous`."""
+    size = max(vocab.values()) + 1
+
+    def ids(tokens):
+        mask = torch.zeros(size, dtype=torch.bool)
+        mask[[vocab[t] for t in tokens if t in vocab]] = True
+        return mask
+
+    prefixes, roots, suffixes = ids(NOTE_PREFIX_TOKENS), ids(NOTE_ROOT_TOKENS), ids(NOTE_SUFFIX_TOKENS)
+    measure, eos = ids(["measure"]), torch.zeros(size, dtype=torch.bool)
+    eos[eos_id] = True
+    # after a complete item (or `measure` itself): a new item, a new measure, or the end
+    boundary = measure | prefixes | roots | ids(["time"]) | ids(KEY_TOKENS) | ids(CLEF_TOKENS) | eos
+
+    table = torch.zeros(size, size, dtype=torch.bool)
+    table[:] = boundary  # keys, clefs, beat-types, unknown ids
+    table[bos_id] = measure  # nothing may come before the first measure
+    for token_id in prefixes.nonzero().flatten():
+        table[token_id] = prefixes | roots  # a prefix needs its note root
+    for token_id in (roots | suffixes).nonzero().flatten():
+        table[token_id] = boundary | suffixes
+    table[vocab["time"]] = ids(BEATS_TOKENS)
+    for token_id in ids(BEATS_TOKENS).nonzero().flatten():
+        table[token_id] = ids(BEAT_TYPE_TOKENS)
+    table[eos_id] = table[pad_id] = True  # finished rows: generate() pads them anyway
+    return table
+
+
+class LMXGrammarLogitsProcessor(LogitsProcessor):
+    """Masks every token the LMX grammar forbids after the previous one (see module docstring)."""
+
+    def __init__(self, tokenizer):
+        vocab = tokenizer.get_vocab()
+        self.table = lmx_transition_table(vocab, tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id)
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        table = self.table.to(scores.device)
+        allowed = table[input_ids[:, -1], : scores.shape[-1]]
+        return scores.masked_fill(~allowed, float("-inf"))
+
+
+def mean_token_logprob(model, generated, eos_token_id: int, pad_token_id: int) -> torch.Tensor:
+    """Per sequence: the mean log-probability the model gave its tokens (the first <eos> included),
+    before any logits processor, so constrained and free decoding are scored alike. Needs
+    `generate(..., return_dict_in_generate=True, output_scores=True, output_logits=True)`."""
+    beam_indices = getattr(generated, "beam_indices", None)
+    if beam_indices is None:  # greedy/sampling: scores are processed, logits are raw
+        scores = model.compute_transition_scores(generated.sequences, generated.logits, normalize_logits=True)
+    else:  # beam scores are raw log-softmax plus processors, which leave the chosen tokens alone
+        scores = model.compute_transition_scores(generated.sequences, generated.scores, beam_indices)
+    new_tokens = generated.sequences[:, -scores.shape[1]:]
+    is_eos = (new_tokens == eos_token_id).long()
+    keep = (is_eos.cumsum(-1) - is_eos == 0) & (new_tokens != pad_token_id) & torch.isfinite(scores)
+    return (scores * keep).sum(-1) / keep.sum(-1).clamp(min=1)
+
+
+__all__ = ["LMXGrammarLogitsProcessor", "lmx_transition_table", "mean_token_logprob"]

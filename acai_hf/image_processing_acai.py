@@ -1,0 +1,107 @@
+"""Image processor for Acai OMR: one grand-staff system image -> grayscale "ink" tensor + pixel mask.
+
+Steps: apply the EXIF orientation, flatten transparency onto white, convert to grayscale, scale
+(keeping the aspect ratio exactly) to `target_height` or less so that the patch grid fits
+`max_patches`, pad with white to a multiple of the patch size, and invert so that paper is 0 and ink 1
+(padding is then the same as a convolution's zero padding). A batch is padded to its largest image;
+`pixel_mask` is 1 on the image (its patch-multiple margin included) and 0 on that batch padding.
+"""
+import math
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+from transformers.feature_extraction_utils import BatchFeature
+from transformers.image_processing_utils import BaseImageProcessor
+
+
+def to_pil(image) -> Image.Image:
+    """PIL image, file path, or array (H, W), (H, W, C), (C, H, W) with values 0-255 or 0-1 -> PIL."""
+    if isinstance(image, Image.Image):
+        return image
+    if isinstance(image, str):
+        return Image.open(image)
+    array = image.detach().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
+    if array.ndim == 3 and array.shape[0] in (1, 3, 4) and array.shape[-1] not in (1, 3, 4):
+        array = array.transpose(1, 2, 0)
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.dtype != np.uint8:
+        scale = 255.0 if array.max() <= 1.0 else 1.0
+        array = np.clip(array * scale, 0, 255).round().astype(np.uint8)
+    return Image.fromarray(array)
+
+
+def to_grayscale(image: Image.Image) -> Image.Image:
+    """Upright grayscale on white: transparent pixels become paper, not black."""
+    image = ImageOps.exif_transpose(image)
+    if image.mode == "P":
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA"):
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, image.convert("RGBA"))
+    return image.convert("L")
+
+
+def fit_size(height: int, width: int, target_height: int, max_patches: int, patch_size: int) -> tuple[int, int]:
+    """Largest (h, w) with h / w as in the input, h <= target_height and at most max_patches patches."""
+    scale = min(target_height / height, math.sqrt(max_patches / (height * width)) * patch_size)
+    while True:
+        h, w = max(1, round(height * scale)), max(1, round(width * scale))
+        if math.ceil(h / patch_size) * math.ceil(w / patch_size) <= max_patches:
+            return h, w
+        scale *= 0.99
+
+
+class AcaiImageProcessor(BaseImageProcessor):
+    r"""
+    Args:
+        target_height (`int`): height images are scaled to, unless the patch budget needs less.
+        max_patches (`int`): the patch budget (patch grid rows x columns).
+        patch_size (`int`): the encoder's patch size; images are padded to multiples of it.
+        resample (`int`): PIL resampling filter.
+    """
+
+    model_input_names = ["pixel_values", "pixel_mask"]
+
+    def __init__(self, target_height=160, max_patches=640, patch_size=16, resample=Image.Resampling.BILINEAR,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.target_height = target_height
+        self.max_patches = max_patches
+        self.patch_size = patch_size
+        self.resample = int(resample)
+
+    def resize_one(self, image) -> np.ndarray:
+        """One image -> (h, w) float32 ink array, padded to patch multiples."""
+        gray = to_grayscale(to_pil(image))
+        h, w = fit_size(gray.height, gray.width, self.target_height, self.max_patches, self.patch_size)
+        gray = gray.resize((w, h), resample=self.resample)
+        ink = 1.0 - np.asarray(gray, dtype=np.float32) / 255.0
+        p = self.patch_size
+        return np.pad(ink, ((0, -h % p), (0, -w % p)))
+
+    def preprocess(self, images, return_tensors="pt", **kwargs) -> BatchFeature:
+        if not isinstance(images, (list, tuple)):
+            images = [images]
+        inks = [self.resize_one(image) for image in images]
+        height = max(ink.shape[0] for ink in inks)
+        width = max(ink.shape[1] for ink in inks)
+        pixel_values = np.zeros((len(inks), 1, height, width), dtype=np.float32)
+        pixel_mask = np.zeros((len(inks), height, width), dtype=np.int64)
+        for i, ink in enumerate(inks):
+            pixel_values[i, 0, : ink.shape[0], : ink.shape[1]] = ink
+            pixel_mask[i, : ink.shape[0], : ink.shape[1]] = 1
+        data = {"pixel_values": pixel_values, "pixel_mask": pixel_mask}
+        return BatchFeature(data=data, tensor_type=return_tensors)
+
+    def __call__(self, images, return_tensors="pt", **kwargs) -> BatchFeature:
+        return self.preprocess(images, return_tensors=return_tensors, **kwargs)
+
+
+__all__ = ["AcaiImageProcessor"]
+
+# Auto registrations that waited for this module to finish importing (see registration.py).
+from .registration import finish_registration  # noqa: E402
+
+finish_registration(__name__)

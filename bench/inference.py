@@ -1,0 +1,112 @@
+"""Inference speed on this CPU: seconds per system for `small` and `base`, and what the KV cache buys.
+
+Every case runs in its own process (so its peak resident memory is its own), with random weights,
+forced to generate exactly --tokens tokens (<eos> is masked until then) from a synthetic system
+image processed as the app would. Prints one table; the figures go into the README.
+
+    python bench/inference.py                   # small at batch 1 and 4, base at 1 and 4, cache speed-up
+    python bench/inference.py --cases small:4   # one case
+    python bench/inference.py --threads 1       # when other processes share the 2 cores (steadier)
+"""
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+DEFAULT_CASES = ["small:1:cache", "small:4:cache", "small:1:nocache", "base:1:cache", "base:4:cache"]
+# (target height, patch budget) the image processor uses for each preset
+IMAGE_SETTINGS = {"small": (160, 640), "base": (256, 1024), "tiny": (32, 64)}
+
+
+def run_case(preset: str, batch: int, cache: bool, tokens: int, width: int, threads: int) -> dict:
+    import numpy as np
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+
+    from acai_hf.image_processing_acai import AcaiImageProcessor
+    from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration, count_parameters
+
+    torch.manual_seed(0)
+    model = AcaiOMRForConditionalGeneration.from_preset(preset).eval()
+    height, budget = IMAGE_SETTINGS[preset]
+    processor = AcaiImageProcessor(target_height=height, max_patches=budget)
+    rng = np.random.default_rng(0)
+    # a system photo at a typical aspect ratio (1:5); content does not matter for speed
+    pictures = [rng.integers(0, 256, (width // 5, width), dtype=np.uint8) for _ in range(batch)]
+    inputs = processor(pictures)
+    with torch.inference_mode():
+        model.generate(**inputs, max_length=4, min_length=4, use_cache=cache)  # warm-up
+        start = time.perf_counter()
+        out = model.generate(**inputs, max_length=tokens + 1, min_length=tokens + 1, use_cache=cache)
+        seconds = time.perf_counter() - start
+    assert out.shape == (batch, tokens + 1)
+    return {
+        "preset": preset,
+        "batch": batch,
+        "cache": cache,
+        "params_m": round(count_parameters(model) / 1e6, 1),
+        "grid": [inputs["pixel_values"].shape[2] // 16, inputs["pixel_values"].shape[3] // 16],
+        "seconds_per_batch": round(seconds, 3),
+        "seconds_per_system": round(seconds / batch, 3),
+        "ms_per_step": round(seconds / tokens * 1000, 2),
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "threads": torch.get_num_threads(),
+    }
+
+
+def matmul_gflops(threads: int, size: int = 1024, repeats: int = 10) -> float:
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", nargs="+", default=DEFAULT_CASES, help="preset:batch[:nocache]")
+    parser.add_argument("--tokens", type=int, default=300)
+    parser.add_argument("--width", type=int, default=1000, help="source image width in pixels")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one case, print JSON
+    args = parser.parse_args()
+    if args.one:
+        preset, batch, mode = (args.one.split(":") + ["cache"])[:3]
+        print(json.dumps(run_case(preset, int(batch), mode != "nocache", args.tokens, args.width, args.threads)))
+        return
+
+    print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; {args.tokens} tokens per system; "
+          f"fp32 matmul {matmul_gflops(args.threads):.0f} GFLOP/s (other processes on the CPU lower it)")
+    results = []
+    for case in args.cases:
+        done = subprocess.run(
+            [sys.executable, __file__, "--one", case, "--tokens", str(args.tokens), "--width", str(args.width),
+             "--threads", str(args.threads)],
+            capture_output=True, text=True, check=True,
+        )
+        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        r = results[-1]
+        print(f"{r['preset']:>5} batch {r['batch']} {'cache' if r['cache'] else 'no cache':>8}: "
+              f"{r['seconds_per_system']:.3f} s/system, {r['ms_per_step']:.1f} ms/step, "
+              f"peak {r['peak_rss_mib']} MiB, {r['params_m']}M params, grid {r['grid']}, {r['threads']} threads")
+    by_key = {(r["preset"], r["batch"], r["cache"]): r for r in results}
+    for (preset, batch, cache), r in by_key.items():
+        slow = by_key.get((preset, batch, False))
+        if cache and slow:
+            speedup = slow["seconds_per_batch"] / r["seconds_per_batch"]
+            print(f"KV cache speed-up, {preset} batch {batch}: {speedup:.1f}x")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+    main()
