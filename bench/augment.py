@@ -1,17 +1,21 @@
 """Milliseconds per image of the camera augmentation, op by op and in total, at typical system sizes.
 
-    python -m bench.augment [--repeats 30]
+    python bench/augment.py [--repeats 30]
 
 Measured in process CPU time: the work is single-threaded, and wall time on a shared machine mostly
 measures the neighbours.
 """
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from training.data.augment import DEFAULT_OP_PROBS, OPS, CameraAugment
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
+from training.data.augment import DEFAULT_OP_PROBS, OPS, CameraAugment  # noqa: E402
 
 SIZES = ((128, 500), (128, 1000), (256, 2000))  # (height, width)
 

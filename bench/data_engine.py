@@ -1,18 +1,21 @@
 """Systems per second of the data engine: a whole build (train + dev, default mix) on 2 workers.
 
-    python -m bench.data_engine [--systems 600] [--workers 2] [--seed 0]
+    python bench/data_engine.py [--systems 600] [--workers 2] [--seed 0]
 
 End to end: worker start-up, piece generation or corpus loading, engraving, rasterising, slicing,
 checks and parquet writing all count. The target on this machine is at least 15 systems/s. Other jobs
 on the same cores slow it down, so the CPU time per system is printed too.
 """
 import argparse
+import sys
 import resource
 import tempfile
 import time
 from pathlib import Path
 
-from training.data.build import BuildConfig, build
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
+from training.data.build import BuildConfig, build  # noqa: E402
 
 
 def main():
