@@ -1,0 +1,215 @@
+"""Scheduled-sampling training: schedules, LR groups, the two-pass loss, exact resume, evaluation and
+the Hub push (intercepted: nothing leaves the machine). A tiny model on a tiny data set made here."""
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from datasets import Dataset
+from PIL import Image, ImageDraw
+from safetensors.torch import load_file
+
+import acai_hf  # noqa: F401  (registers the Auto classes)
+from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration
+from acai_hf.transcription import default_processor
+from training import train as train_cli
+from training.checkpointing import latest_checkpoint
+from training.collate import SystemCollator
+from training.data.schema import FEATURES
+from training.layer_decay import param_groups
+from training.lr_sched import lr_multiplier, set_lr
+from training.scheduled_sampling import ScheduledSampling, gumbel_tau, straight_through, teacher_forcing_prob
+from training.width_buckets import WidthBucketSampler
+
+SPLIT_SIZES = {"train": 8, "dev": 4, "test": 4}
+
+
+def synthetic_system(rng, width: int) -> Image.Image:
+    """Two five-line staves with random note heads: enough for the model to have pixels to read."""
+    image = Image.new("L", (width, 96), 255)
+    draw = ImageDraw.Draw(image)
+    for top in (20, 60):
+        for line in range(5):
+            draw.line([(4, top + 3 * line), (width - 4, top + 3 * line)], fill=0)
+    for _ in range(width // 12):
+        x, y = int(rng.integers(8, width - 8)), int(rng.integers(14, 80))
+        draw.ellipse([x, y, x + 5, y + 4], fill=0)
+    return image
+
+
+@pytest.fixture(scope="module")
+def dataset_dir(tmp_path_factory, gold_systems):
+    """Our engine's layout (<split>/*.parquet in FEATURES): synthetic images with real gold LMX."""
+    root = tmp_path_factory.mktemp("systems")
+    rng = np.random.default_rng(0)
+    golds = iter(gold_systems * 4)
+    for split, count in SPLIT_SIZES.items():
+        rows = []
+        for index in range(count):
+            musicxml, lmx = next(golds)
+            rows.append({"image": synthetic_system(rng, int(rng.integers(160, 400))), "lmx": lmx,
+                         "musicxml": musicxml, "source": "synthetic", "piece_id": f"{split}-{index}",
+                         "system_index": 0, "n_measures": 1, "engraving": "{}"})
+        (root / split).mkdir()
+        Dataset.from_list(rows, features=FEATURES).to_parquet(str(root / split / "shard-00000.parquet"))
+    return root
+
+
+def tiny_args(dataset_dir, out, *extra):
+    return ["--dataset", str(dataset_dir), "--out", str(out), "--preset", "tiny", "--batch-size", "2",
+            "--total-steps", "6", "--warmup-steps", "1", "--save-every", "3", "--eval-every", "0",
+            "--dev-limit", "2", "--decode-limit", "2", "--precision", "fp32", "--augment-p", "0.5", *extra]
+
+
+def weights(folder):
+    return load_file(str(folder / "model.safetensors"))
+
+
+# -- schedules and parameter groups ----------------------------------------------------------------
+
+def test_schedules_at_given_steps():
+    assert teacher_forcing_prob(0.0) == 1.0 and teacher_forcing_prob(0.25) == 0.75 and teacher_forcing_prob(1.0) == 0.0
+    assert gumbel_tau(0.0) == pytest.approx(5.0) and gumbel_tau(1.0) == pytest.approx(0.1)
+    assert gumbel_tau(0.5) == pytest.approx(math.sqrt(5.0 * 0.1))  # exponential: geometric mean halfway
+    assert not straight_through(0.499) and straight_through(0.5)
+    # warm-up 10 of 110 steps, then half a cosine to the floor
+    assert lr_multiplier(0, 10, 110) == pytest.approx(0.1)
+    assert lr_multiplier(9, 10, 110) == pytest.approx(1.0)
+    assert lr_multiplier(60, 10, 110) == pytest.approx(0.5)
+    assert lr_multiplier(110, 10, 110, min_ratio=0.1) == pytest.approx(0.1)
+    optimizer = torch.optim.AdamW([{"params": [torch.nn.Parameter(torch.zeros(1))], "lr": 2e-4}])
+    set_lr(optimizer, 60, 10, 110)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-4) and optimizer.param_groups[0]["base_lr"] == 2e-4
+
+
+def test_layer_decay_groups():
+    model = AcaiOMRForConditionalGeneration.from_preset("tiny")  # 2 encoder layers
+    groups = param_groups(model, decoder_lr=1e-4, encoder_lr=1e-5, decay=0.9, weight_decay=0.01)
+    grouped = [id(p) for g in groups for p in g["params"]]
+    assert sorted(grouped) == sorted(id(p) for p in model.parameters())  # each parameter exactly once
+    lr_of = {id(p): g["lr"] for g in groups for p in g["params"]}
+    wd_of = {id(p): g["weight_decay"] for g in groups for p in g["params"]}
+    named = dict(model.named_parameters())
+    assert lr_of[id(named["decoder.layers.0.qkv.weight"])] == 1e-4
+    assert lr_of[id(named["transition.mlp.0.weight"])] == 1e-4
+    assert lr_of[id(named["encoder.layers.1.qkv.weight"])] == pytest.approx(1e-5)  # top layer
+    assert lr_of[id(named["encoder.norm.weight"])] == pytest.approx(1e-5)
+    assert lr_of[id(named["encoder.layers.0.qkv.weight"])] == pytest.approx(0.9e-5)
+    assert lr_of[id(named["encoder.embeddings.projection.weight"])] == pytest.approx(0.81e-5)  # stem
+    assert wd_of[id(named["decoder.layers.0.qkv.weight"])] == 0.01
+    assert wd_of[id(named["decoder.layers.0.qkv.bias"])] == 0.0
+    assert wd_of[id(named["decoder.embed_positions.weight"])] == 0.0
+
+
+# -- the two-pass loss -------------------------------------------------------------------------------
+
+def test_scheduled_sampling_loss(gold_systems):
+    torch.manual_seed(0)
+    model = AcaiOMRForConditionalGeneration.from_preset("tiny").eval()
+    processor = default_processor(model.config)
+    rng = np.random.default_rng(0)
+    rows = [{"image": synthetic_system(rng, 200 + 40 * i), "lmx": lmx} for i, (_, lmx) in enumerate(gold_systems[:3])]
+    batch = SystemCollator(processor, max_label_length=model.config.decoder.max_position_embeddings)(rows)
+    trainer = ScheduledSampling(model)
+    # all teacher forcing: the plain seq2seq loss
+    loss, _ = trainer(batch["pixel_values"], batch["pixel_mask"], batch["labels"], tf_prob=1.0)
+    reference = model(pixel_values=batch["pixel_values"], pixel_mask=batch["pixel_mask"], labels=batch["labels"]).loss
+    torch.testing.assert_close(loss, reference)
+    # mixed inputs, hard samples: differentiable through both passes
+    loss, logits = trainer(batch["pixel_values"], batch["pixel_mask"], batch["labels"], tf_prob=0.0, tau=0.5, hard=True)
+    assert torch.isfinite(loss) and logits.shape[:2] == batch["labels"].shape
+    assert not torch.allclose(loss, reference)
+    loss.backward()
+    for name in ("encoder.layers.0.qkv.weight", "transition.mlp.0.weight", "decoder.lm_head.weight"):
+        assert dict(model.named_parameters())[name].grad.abs().sum() > 0, name
+
+
+# -- data order ---------------------------------------------------------------------------------------
+
+def test_width_buckets_resume_and_shard():
+    widths = np.random.default_rng(1).uniform(1, 8, 100)
+    sampler = WidthBucketSampler(100, 8, widths, pool_batches=4, seed=3)
+    whole = list(sampler)
+    sampler.set_epoch(0, start=5)
+    assert list(sampler) == whole[5:]  # a resumed epoch continues where it stopped
+    first, second = (WidthBucketSampler(100, 8, widths, 4, 3, rank=r, world_size=2) for r in (0, 1))
+    assert list(first) + list(second) != [] and len(list(first)) == len(list(second)) == 6
+    assert sorted(sum(list(first) + list(second), [])) == sorted(sum(whole[:12], []))
+    spread = np.mean([np.ptp(widths[[i for _, i in batch]]) for batch in whole])
+    assert spread < 0.5 * np.ptp(widths)  # batches hold similar widths
+
+
+# -- the trainer CLI ----------------------------------------------------------------------------------
+
+def test_kill_and_resume_gives_the_same_weights(dataset_dir, tmp_path):
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    train_cli.main(tiny_args(dataset_dir, straight))
+    train_cli.main(tiny_args(dataset_dir, killed, "--stop-at", "3"))
+    assert latest_checkpoint(killed).name == "step-0000003"
+    assert not (killed / "checkpoints" / "step-0000006").exists()
+    train_cli.main(["--resume", str(killed)])
+    a, b = weights(straight / "final"), weights(killed / "final")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+    def logged(run):  # what is deterministic in the step log (not the timings)
+        rows = [row.split(",") for row in (run / "train.csv").read_text().splitlines()]
+        return [row[:9] for row in rows]
+
+    assert len(logged(straight)) == 7 and logged(straight)[0][:5] == ["step", "epoch", "ce", "tf_prob", "tau"]
+    assert logged(killed) == logged(straight)  # the resumed log continues, without repeated steps
+    assert (straight / "best" / "metrics.json").is_file() and (straight / "curves.png").is_file()
+
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+    model = AutoModelForImageTextToText.from_pretrained(str(straight / "best"))
+    processor = AutoProcessor.from_pretrained(str(straight / "best"))
+    assert type(model).__name__ == "AcaiOMRForConditionalGeneration" and processor.tokenizer is not None
+
+
+def test_resume_may_lengthen_training_and_change_lr(dataset_dir, tmp_path):
+    out = tmp_path / "run"
+    train_cli.main(tiny_args(dataset_dir, out, "--stop-at", "3"))
+    train_cli.main(["--resume", str(out), "--total-steps", "8", "--lr", "5e-4", "--dev-limit", "0"])
+    log = [row.split(",") for row in (out / "train.csv").read_text().splitlines()]
+    header, rows = log[0], log[1:]
+    assert [int(r[0]) for r in rows] == list(range(1, 9))
+    tf = [float(r[header.index("tf_prob")]) for r in rows]
+    assert tf[3] == pytest.approx(1 - 3 / 8)  # the schedules follow the new length from the resumed step
+    assert float(rows[3][header.index("lr_decoder")]) > 1e-4  # the new peak LR applies
+
+
+def test_evaluate_cli_writes_json(dataset_dir, tmp_path):
+    from training import evaluate
+
+    run = tmp_path / "run"
+    train_cli.main(tiny_args(dataset_dir, run, "--total-steps", "1", "--dev-limit", "0"))
+    metrics = evaluate.main([str(run / "final"), "--dataset", str(dataset_dir), "--split", "test", "--limit", "3",
+                             "--augment", "--out", str(tmp_path / "eval")])
+    saved = json.loads((tmp_path / "eval" / "eval-test.json").read_text())
+    assert saved.keys() == metrics.keys()
+    for key in ("ser", "tedn", "delinearize_clean", "measure_fill", "systems_per_s"):
+        assert key in saved
+    assert saved["systems"] == 3 and saved["ser"] >= 0 and saved["systems_per_s"] > 0
+    assert "| ser |" in (tmp_path / "eval" / "eval-test.md").read_text()
+
+
+def test_push_to_hub_is_intercepted(dataset_dir, tmp_path, monkeypatch):
+    from huggingface_hub import HfApi
+
+    calls = []
+    monkeypatch.setattr(HfApi, "create_repo", lambda self, repo_id, **kw: calls.append(("create", repo_id, kw)))
+
+    def upload_folder(self, folder_path, repo_id, **kw):
+        calls.append(("upload", repo_id, sorted(p.name for p in Path(folder_path).iterdir())))
+        return "commit"
+
+    monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
+    run = tmp_path / "run"
+    train_cli.main(tiny_args(dataset_dir, run, "--total-steps", "2", "--push-to-hub", "someone/acai-test"))
+    assert [c[0] for c in calls] == ["create", "upload"] and calls[0][1] == "someone/acai-test"
+    uploaded = calls[1][2]
+    for name in ("README.md", "config.json", "model.safetensors", "processor_config.json"):
+        assert any(n.startswith(name.split(".")[0]) for n in uploaded), (name, uploaded)
+    card = (run / "best" / "README.md").read_text()
+    assert "someone/acai-test" in card and "pipeline_tag: image-to-text" in card

@@ -1,0 +1,43 @@
+"""Rows {image, lmx} -> one model batch: pixel_values, pixel_mask, labels (-100 padded).
+
+With an `augment` (training.data.augment.CameraAugment) each image is augmented and its clean
+version comes along as `clean_pixel_values` (the MAE reconstruction target; same size, so it shares
+`pixel_mask`). Augmentation is reproducible when a row carries a `seed` (see
+training.datasets_io.SystemRows): a resumed run then sees the very same augmented images.
+"""
+import numpy as np
+import torch
+
+
+class SystemCollator:
+    """A DataLoader `collate_fn`. `max_label_length` truncates labels (the decoder's position table
+    bounds them); `with_labels=False` skips tokenizing (MAE only needs pixels)."""
+
+    def __init__(self, processor, augment=None, max_label_length=None, with_labels=True, seed=0):
+        self.processor = processor
+        self.augment = augment
+        self.max_label_length = max_label_length
+        self.with_labels = with_labels
+        self.rng = np.random.default_rng(seed)  # only for rows without a seed of their own
+
+    def __call__(self, rows: list[dict]) -> dict:
+        images, cleans = [], []
+        for row in rows:
+            image = row["image"]
+            if self.augment is not None:
+                rng = np.random.default_rng(row["seed"]) if "seed" in row else self.rng
+                image, clean = self.augment.pair(image, rng)
+                cleans.append(clean)
+            images.append(image)
+        batch = dict(self.processor.image_processor(images, return_tensors="pt"))
+        if cleans:
+            batch["clean_pixel_values"] = self.processor.image_processor(cleans, return_tensors="pt")["pixel_values"]
+        if self.with_labels:
+            labels = self.processor(text_target=[row["lmx"] for row in rows])["labels"]
+            if self.max_label_length is not None:
+                labels = labels[:, : self.max_label_length]
+            batch["labels"] = labels
+        return {name: torch.as_tensor(value) for name, value in batch.items()}
+
+
+__all__ = ["SystemCollator"]
