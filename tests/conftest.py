@@ -39,3 +39,14 @@ def gold_systems(vectors):
     for case in vectors:
         seen.setdefault(case["gold_musicxml"], case["gold_lmx"])
     return list(seen.items())
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny models on shared cores: one thread avoids OpenMP contention; restored afterwards."""
+    import torch  # only the tests that ask for this fixture pay for importing torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -24,12 +24,7 @@ from training.rewards import (length_penalty, note_f1_reward, repeat_penalty, te
 from training.rollouts import policy_logprobs, sample_rollouts
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -16,13 +16,7 @@ from training.mae_model import AcaiMAE, MAEConfig, patchify, random_masking
 CONV_STEM = {"stem": "conv", "stem_channels": [4, 8, 8, 16]}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models on shared cores: one thread avoids OpenMP contention; restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_mae(seed=0, **encoder):

@@ -32,12 +32,13 @@ def load_splits(spec, train_split="train", dev_split="dev", image_column="image"
 
 
 class SystemRows(torch.utils.data.Dataset):
-    """Rows {image (PIL), lmx, seed} of a Hugging Face split. A key is an index, or (epoch, index)
-    as WidthBucketSampler yields: the row's augmentation seed is then (seed, epoch, index), so a
-    row is augmented differently every epoch and identically in a resumed run."""
+    """Rows {image (PIL), lmx, seed} of a Hugging Face split (plus any other `columns`, e.g. the
+    gold musicxml GRPO's rewards read). A key is an index, or (epoch, index) as WidthBucketSampler
+    yields: the row's augmentation seed is then (seed, epoch, index), so a row is augmented
+    differently every epoch and identically in a resumed run."""
 
-    def __init__(self, dataset, seed: int = 0):
-        self.dataset = dataset.select_columns(["image", "lmx"])
+    def __init__(self, dataset, seed: int = 0, columns: tuple[str, ...] = ("image", "lmx")):
+        self.dataset = dataset.select_columns(list(columns))
         self.seed = seed
 
     def __len__(self):
@@ -46,7 +47,7 @@ class SystemRows(torch.utils.data.Dataset):
     def __getitem__(self, key):
         epoch, index = key if isinstance(key, tuple) else (0, key)
         row = self.dataset[int(index)]
-        return {"image": row["image"], "lmx": row["lmx"], "seed": [self.seed, epoch, int(index)]}
+        return {**row, "seed": [self.seed, epoch, int(index)]}
 
 
 __all__ = ["load_splits", "SystemRows", "held_out"]

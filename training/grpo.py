@@ -28,7 +28,7 @@ from acai_hf.processing_acai import AcaiOMRProcessor
 from training.checkpointing import latest_checkpoint, load_checkpoint, save_best, save_checkpoint
 from training.collate import SystemCollator
 from training.data.augment import CameraAugment
-from training.datasets_io import load_splits
+from training.datasets_io import SystemRows, load_splits
 from training.grpo_schedule import Curriculum
 from training.grpo_step import GRPOSettings, freeze_for_grpo, grpo_step, reward_setup
 from training.layer_decay import no_weight_decay
@@ -82,22 +82,6 @@ def parse_args(argv=None):
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (1 is far faster when other jobs share the cores)")
     return parser.parse_args(argv)
-
-
-class GoldRows(torch.utils.data.Dataset):
-    """Rows {image, lmx, musicxml, seed}; keys (epoch, index) from WidthBucketSampler."""
-
-    def __init__(self, dataset, seed: int = 0):
-        self.dataset = dataset.select_columns(["image", "lmx", "musicxml"])
-        self.seed = seed
-
-    def __len__(self):
-        return len(self.dataset)
-
-    def __getitem__(self, key):
-        epoch, index = key if isinstance(key, tuple) else (0, key)
-        row = self.dataset[int(index)]
-        return {**row, "seed": [self.seed, epoch, int(index)]}
 
 
 class GoldCollator:
@@ -161,7 +145,8 @@ def main(argv=None):
     augment = CameraAugment(p=args.augment_p) if args.augment_p > 0 else None
     collator = GoldCollator(SystemCollator(processor, augment=augment,
                                            max_label_length=model.config.decoder.max_position_embeddings))
-    loader = DataLoader(GoldRows(train, args.seed), batch_sampler=sampler, collate_fn=collator,
+    rows = SystemRows(train, args.seed, columns=("image", "lmx", "musicxml"))
+    loader = DataLoader(rows, batch_sampler=sampler, collate_fn=collator,
                         num_workers=args.num_workers, generator=torch.Generator().manual_seed(args.seed))
 
     curriculum = Curriculum.from_pairs(**{name: getattr(args, name) for name in RAMPS})
