@@ -102,6 +102,11 @@ class AcaiOMRConfig(VisionEncoderDecoderConfig):
     transition_intermediate_size: int = 1024
     transition_act: str = "gelu"
     transition_dropout: float | int = 0.05
+    # LayerNorm on the transition's output: cross-attention then sees unit-scale keys/values. Without it
+    # the MLP's small initial outputs make cross-attention uniform, and training learns to ignore the
+    # image (measured: dev CE identical with true and shuffled images after 200 steps). False only
+    # for configs saved before it existed.
+    transition_layer_norm: bool = False
     pad_token_id: int | None = PAD_ID
     bos_token_id: int | None = BOS_ID
     eos_token_id: int | None = EOS_ID
@@ -152,6 +157,7 @@ PRESETS = {
         },
         "transition_intermediate_size": 1024,
         "transition_dropout": 0.05,
+        "transition_layer_norm": True,
     },
     "base": {
         "encoder": {
@@ -173,6 +179,7 @@ PRESETS = {
         },
         "transition_intermediate_size": 4096,
         "transition_dropout": 0.05,
+        "transition_layer_norm": True,
     },
     "tiny": {
         "encoder": {
@@ -193,6 +200,7 @@ PRESETS = {
         },
         "transition_intermediate_size": 64,
         "transition_dropout": 0.0,
+        "transition_layer_norm": True,
     },
 }
 

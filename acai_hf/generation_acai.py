@@ -64,7 +64,8 @@ class LMXGrammarLogitsProcessor(LogitsProcessor):
 def mean_token_logprob(model, generated, eos_token_id: int, pad_token_id: int) -> torch.Tensor:
     """Per sequence: the mean log-probability the model gave its tokens (the first <eos> included),
     before any logits processor, so constrained and free decoding are scored alike. Needs
-    `generate(..., return_dict_in_generate=True, output_scores=True, output_logits=True)`."""
+    `generate(..., return_dict_in_generate=True)` with `output_logits=True` (greedy, sampling) or
+    `output_scores=True` (beam search)."""
     beam_indices = getattr(generated, "beam_indices", None)
     if beam_indices is None:  # greedy/sampling: scores are processed, logits are raw
         scores = model.compute_transition_scores(generated.sequences, generated.logits, normalize_logits=True)

@@ -5,6 +5,8 @@
     processor(images, text=prefix)          -> ... + decoder_input_ids ([<bos>, tokens]): a prompt that
                                                generation continues; text="" starts a transcription, which
                                                is what the `image-to-text` pipeline passes.
+
+A transcription needs no prompt (`transcribes_without_prompt`): the pipeline then passes text="" itself.
 """
 import torch
 from transformers.feature_extraction_utils import BatchFeature
@@ -12,6 +14,9 @@ from transformers.processing_utils import ProcessorMixin
 
 
 class AcaiOMRProcessor(ProcessorMixin):
+    # read by pipeline_acai.AcaiImageTextToTextPipeline: an image alone starts a transcription
+    transcribes_without_prompt = True
+
     def __init__(self, image_processor=None, tokenizer=None, **kwargs):
         super().__init__(image_processor, tokenizer, **kwargs)
 

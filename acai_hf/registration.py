@@ -1,7 +1,8 @@
 """Registration of the Acai OMR classes with transformers' Auto factories.
 
 `import acai_hf` does not import transformers, yet `AutoModel.from_pretrained(folder)`, `AutoProcessor`,
-`pipeline("image-to-text", model=folder)` must find our classes whatever is imported next. So
+`pipeline("image-to-text", model=folder)` must find our classes whatever is imported next (the pipeline
+task also gets our subclass of its pipeline, see pipeline_acai.py). So
 `install` asks `_after_import` to call `on_import` when transformers or one of its factory modules
 has been imported, and our own modules call `finish_registration(__name__)` on their last line.
 
@@ -62,7 +63,25 @@ def _register_tokenizer_key():
     AutoTokenizer.register(AcaiOMRConfig, tokenizer_class=AcaiLMXTokenizer, exist_ok=True)
 
 
-_STEPS = [_register_configs, _register_models, _register_image_processor, _register_processor, _register_tokenizer_key]
+def _register_pipeline():
+    # The "image-to-text" task is rerouted to "image-text-to-text"; our subclass of its pipeline lets an
+    # image alone be transcribed (see pipeline_acai.py). Named by path: imported only when a pipeline is built.
+    from transformers.pipelines import PIPELINE_REGISTRY
+
+    task = PIPELINE_REGISTRY.supported_tasks["image-text-to-text"]
+    task["impl"] = f"{__package__}.pipeline_acai.AcaiImageTextToTextPipeline"
+
+
+# (module that must be imported first, or None; step). The pipeline step waits for transformers.pipelines,
+# which is slow to import, so that `import transformers` alone never pays for it.
+_STEPS = [
+    (None, _register_configs),
+    (None, _register_models),
+    (None, _register_image_processor),
+    (None, _register_processor),
+    (None, _register_tokenizer_key),
+    ("transformers.pipelines", _register_pipeline),
+]
 _pending = []
 _running = []
 TRIGGERS = (
@@ -96,8 +115,10 @@ def _run_pending(finishing: str | None) -> None:
         return
     _running.append(True)
     try:
-        while _pending:
-            step = _pending.pop(0)
+        for needed, step in list(_pending):
+            if needed is not None and needed not in sys.modules:
+                continue
+            _pending.remove((needed, step))
             try:
                 step()
             except Exception as exc:  # never break the user's `import transformers` over it

@@ -24,7 +24,8 @@ class Transcription:
 
 def load(model=None, processor=None):
     """(model, processor) from a folder, a model id or instances; the processor defaults to the
-    model's folder, else to one matching the model's patch budget."""
+    model's folder, else to one matching the model's patch budget. Instances are used as they are
+    (nothing is reloaded), so an app loads once and transcribes many times."""
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     if model is None:
@@ -49,8 +50,10 @@ def default_processor(config):
 
 
 @torch.inference_mode()
-def generate_lmx(model, processor, images, num_beams=1, constrained=False, batch_size=4, **generate_kwargs):
-    """-> (LMX strings, confidences), in the order of `images`."""
+def generate_lmx(model, processor, images, num_beams=1, constrained=False, batch_size=4, progress=None,
+                 **generate_kwargs):
+    """-> (LMX strings, confidences), in the order of `images`. `progress(done_systems, total_systems)`,
+    if given, is called after each batch."""
     from .generation_acai import LMXGrammarLogitsProcessor, mean_token_logprob
 
     tokenizer = processor.tokenizer
@@ -61,14 +64,18 @@ def generate_lmx(model, processor, images, num_beams=1, constrained=False, batch
     for start in range(0, len(order), batch_size):
         batch = order[start: start + batch_size]
         pixel_values, pixel_mask = _pad([inks[i] for i in batch])
+        # confidence needs the raw logits (greedy, sampling) or the beam scores (beam search), not both
         out = model.generate(
             pixel_values=pixel_values, pixel_mask=pixel_mask, num_beams=num_beams, logits_processor=processors,
-            output_scores=True, output_logits=True, return_dict_in_generate=True, **generate_kwargs,
+            output_scores=num_beams > 1, output_logits=num_beams == 1, return_dict_in_generate=True,
+            **generate_kwargs,
         )
         scores = mean_token_logprob(model, out, tokenizer.eos_token_id, tokenizer.pad_token_id)
         for row, index in enumerate(batch):
             texts[index] = tokenizer.decode_lmx(out.sequences[row])
             confidences[index] = float(scores[row])
+        if progress is not None:
+            progress(start + len(batch), len(order))
     return texts, confidences
 
 
@@ -82,9 +89,11 @@ def _pad(inks):
     return pixel_values, pixel_mask
 
 
-def transcribe(images, model=None, processor=None, num_beams=1, constrained=True, batch_size=4,
+def transcribe(images, model=None, processor=None, num_beams=1, constrained=True, batch_size=4, progress=None,
                **generate_kwargs) -> Transcription:
-    """System images -> per-system LMX and confidence, the joined MusicXML, MIDI, validity report."""
+    """System images -> per-system LMX and confidence, the joined MusicXML, MIDI, validity report.
+    `model`/`processor`: a folder, a model id or loaded instances (see `load`). `progress(done_systems,
+    total_systems)`, if given, is called after each batch of systems is transcribed."""
     from .music import join_systems_with_errors, measure_validity, to_midi
 
     if not isinstance(images, (list, tuple)):
@@ -92,7 +101,7 @@ def transcribe(images, model=None, processor=None, num_beams=1, constrained=True
     model, processor = load(model, processor)
     systems, confidences = generate_lmx(
         model, processor, images, num_beams=num_beams, constrained=constrained, batch_size=batch_size,
-        **generate_kwargs,
+        progress=progress, **generate_kwargs,
     )
     joined = join_systems_with_errors(systems)
     return Transcription(

@@ -7,6 +7,8 @@ image processed as the app would. Prints one table; the figures go into the READ
     python bench/inference.py                   # small at batch 1 and 4, base at 1 and 4, cache speed-up
     python bench/inference.py --cases small:4   # one case
     python bench/inference.py --threads 1       # when other processes share the 2 cores (steadier)
+    python bench/inference.py --cases small:4:bare   # the floor: the decoding step's tensor operations
+                                                     # in a bare loop (no generate(), no modules)
 """
 import argparse
 import json
@@ -21,7 +23,49 @@ DEFAULT_CASES = ["small:1:cache", "small:4:cache", "small:1:nocache", "base:1:ca
 IMAGE_SETTINGS = {"small": (160, 640), "base": (256, 1024), "tiny": (32, 64)}
 
 
-def run_case(preset: str, batch: int, cache: bool, tokens: int, width: int, threads: int) -> dict:
+def bare_decoding_seconds(model, encoder_states, tokens: int) -> float:
+    """The cached decoding step's tensor operations (LayerNorm, fused q/k/v projection, SDPA on a
+    preallocated self-attention cache and on precomputed cross-attention keys/values, MLP, head) in a
+    bare loop: what the kernels alone cost, without generate(), modules or cache bookkeeping."""
+    import torch
+    import torch.nn.functional as F
+
+    decoder, config = model.decoder, model.config.decoder
+    batch, patches, dim = encoder_states.shape
+    heads = config.num_attention_heads
+    eps = config.layer_norm_eps
+    cross = []
+    for layer in decoder.layers:
+        key, value = F.linear(encoder_states, layer.cross_kv.weight, layer.cross_kv.bias).view(
+            batch, patches, 2, heads, -1).permute(2, 0, 3, 1, 4)
+        cross.append((key.contiguous(), value.contiguous()))
+    cache = encoder_states.new_empty(len(decoder.layers), 2, batch, heads, tokens, dim // heads)
+
+    def step(token, t):
+        x = decoder.embed_tokens(token) + decoder.embed_positions.weight[t]
+        for i, layer in enumerate(decoder.layers):
+            qkv = F.linear(F.layer_norm(x, (dim,), layer.norm1.weight, layer.norm1.bias, eps),
+                           layer.qkv.weight, layer.qkv.bias).view(batch, 3, heads, -1)
+            cache[i, :, :, :, t] = qkv[:, 1:].transpose(0, 1)
+            out = F.scaled_dot_product_attention(qkv[:, 0, :, None], cache[i, 0, :, :, : t + 1],
+                                                 cache[i, 1, :, :, : t + 1])
+            x = x + F.linear(out.view(batch, dim), layer.self_out.weight, layer.self_out.bias)
+            query = F.linear(F.layer_norm(x, (dim,), layer.norm2.weight, layer.norm2.bias, eps),
+                             layer.cross_q.weight, layer.cross_q.bias).view(batch, heads, 1, -1)
+            out = F.scaled_dot_product_attention(query, *cross[i])
+            x = x + F.linear(out.view(batch, dim), layer.cross_out.weight, layer.cross_out.bias)
+            hidden = F.layer_norm(x, (dim,), layer.norm3.weight, layer.norm3.bias, eps)
+            x = x + layer.mlp.fc2(layer.mlp.act(layer.mlp.fc1(hidden)))
+        return decoder.lm_head(F.layer_norm(x, (dim,), decoder.norm.weight, decoder.norm.bias, eps))
+
+    token = torch.full((batch,), model.config.decoder_start_token_id, dtype=torch.long)
+    start = time.perf_counter()
+    for t in range(tokens):
+        token = step(token, t).argmax(-1)
+    return time.perf_counter() - start
+
+
+def run_case(preset: str, batch: int, mode: str, tokens: int, width: int, threads: int) -> dict:
     import numpy as np
     import torch
 
@@ -39,21 +83,31 @@ def run_case(preset: str, batch: int, cache: bool, tokens: int, width: int, thre
     # a system photo at a typical aspect ratio (1:5); content does not matter for speed
     pictures = [rng.integers(0, 256, (width // 5, width), dtype=np.uint8) for _ in range(batch)]
     inputs = processor(pictures)
+    cache = mode != "nocache"
     with torch.inference_mode():
         model.generate(**inputs, max_length=4, min_length=4, use_cache=cache)  # warm-up
         start = time.perf_counter()
-        out = model.generate(**inputs, max_length=tokens + 1, min_length=tokens + 1, use_cache=cache)
-        seconds = time.perf_counter() - start
-    assert out.shape == (batch, tokens + 1)
+        states, _ = model.encode(inputs["pixel_values"], inputs["pixel_mask"])  # the part that is not decoding
+        encoder_seconds = time.perf_counter() - start
+        if mode == "bare":
+            bare_decoding_seconds(model, states, 4)  # warm-up
+            seconds = encoder_seconds + bare_decoding_seconds(model, states, tokens)
+        else:
+            start = time.perf_counter()
+            out = model.generate(**inputs, max_length=tokens + 1, min_length=tokens + 1, use_cache=cache)
+            seconds = time.perf_counter() - start
+            assert out.shape == (batch, tokens + 1)
     return {
         "preset": preset,
         "batch": batch,
-        "cache": cache,
+        "mode": mode,
         "params_m": round(count_parameters(model) / 1e6, 1),
         "grid": [inputs["pixel_values"].shape[2] // 16, inputs["pixel_values"].shape[3] // 16],
         "seconds_per_batch": round(seconds, 3),
         "seconds_per_system": round(seconds / batch, 3),
         "ms_per_step": round(seconds / tokens * 1000, 2),
+        "encoder_seconds_per_system": round(encoder_seconds / batch, 3),
+        "decoder_ms_per_step": round((seconds - encoder_seconds) / tokens * 1000, 2),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "threads": torch.get_num_threads(),
     }
@@ -74,7 +128,7 @@ def matmul_gflops(threads: int, size: int = 1024, repeats: int = 10) -> float:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cases", nargs="+", default=DEFAULT_CASES, help="preset:batch[:nocache]")
+    parser.add_argument("--cases", nargs="+", default=DEFAULT_CASES, help="preset:batch[:cache|nocache|bare]")
     parser.add_argument("--tokens", type=int, default=300)
     parser.add_argument("--width", type=int, default=1000, help="source image width in pixels")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
@@ -82,7 +136,9 @@ def main():
     args = parser.parse_args()
     if args.one:
         preset, batch, mode = (args.one.split(":") + ["cache"])[:3]
-        print(json.dumps(run_case(preset, int(batch), mode != "nocache", args.tokens, args.width, args.threads)))
+        if mode not in ("cache", "nocache", "bare"):
+            parser.error(f"unknown mode {mode!r} in {args.one!r}")
+        print(json.dumps(run_case(preset, int(batch), mode, args.tokens, args.width, args.threads)))
         return
 
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; {args.tokens} tokens per system; "
@@ -96,13 +152,16 @@ def main():
         )
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
         r = results[-1]
-        print(f"{r['preset']:>5} batch {r['batch']} {'cache' if r['cache'] else 'no cache':>8}: "
-              f"{r['seconds_per_system']:.3f} s/system, {r['ms_per_step']:.1f} ms/step, "
+        print(f"{r['preset']:>5} batch {r['batch']} {r['mode']:>7}: "
+              f"{r['seconds_per_system']:.3f} s/system, {r['ms_per_step']:.1f} ms/step "
+              f"(encoder {r['encoder_seconds_per_system']:.3f} s/system, "
+              f"decoding {r['decoder_ms_per_step']:.1f} ms/step), "
               f"peak {r['peak_rss_mib']} MiB, {r['params_m']}M params, grid {r['grid']}, {r['threads']} threads")
-    by_key = {(r["preset"], r["batch"], r["cache"]): r for r in results}
-    for (preset, batch, cache), r in by_key.items():
-        slow = by_key.get((preset, batch, False))
-        if cache and slow:
+    print(f"load average at end: {os.getloadavg()[0]:.1f}")
+    by_key = {(r["preset"], r["batch"], r["mode"]): r for r in results}
+    for (preset, batch, mode), r in by_key.items():
+        slow = by_key.get((preset, batch, "nocache"))
+        if mode == "cache" and slow:
             speedup = slow["seconds_per_batch"] / r["seconds_per_batch"]
             print(f"KV cache speed-up, {preset} batch {batch}: {speedup:.1f}x")
 

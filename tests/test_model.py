@@ -1,4 +1,5 @@
 """AcaiOMR config and model: presets, round trips, Auto classes, generation, masking of padding."""
+import os
 import subprocess
 import sys
 import textwrap
@@ -16,6 +17,8 @@ from acai_hf.lmx import delinearize
 from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration, count_parameters
 from acai_hf.processing_acai import AcaiOMRProcessor
 from acai_hf.tokenization_acai import AcaiLMXTokenizer
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 REPO = Path(__file__).resolve().parent.parent
 CONV_STEM = {"stem": "conv", "stem_channels": [4, 8, 8, 16]}
@@ -176,12 +179,19 @@ def test_auto_classes_and_pipeline_in_a_fresh_process(tmp_path, processor):
             logits = model(**processor(images=[image]), decoder_input_ids=torch.tensor([[1, 9]])).logits
         assert torch.equal(logits, torch.load(folder + "/expected.pt")), "logits differ after reload"
         pipe = pipeline("image-to-text", model=folder)
-        text = pipe(Image.fromarray(image), text="", max_new_tokens=8)[0]["generated_text"]
+        text = pipe(Image.fromarray(image), max_new_tokens=8)[0]["generated_text"]  # no prompt needed
         vocab = processor.tokenizer.get_vocab()
         assert text and all(token in vocab for token in text.split()), text
+        with torch.no_grad():
+            ids = model.generate(**processor(images=[image]), max_new_tokens=8)
+        assert text == processor.decode(ids[0]), (text, processor.decode(ids[0]))
+        two = pipe([Image.fromarray(image)] * 2, max_new_tokens=8)
+        assert [row["generated_text"] for row in two] == [text, text], two
         print("OK", text)
     """)
-    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300,
+                          env=env)
     assert done.returncode == 0 and "OK" in done.stdout, done.stderr[-3000:]
 
 
@@ -193,3 +203,74 @@ def test_left_padded_prompts_continue_as_alone(processor):
         for row in range(2):
             alone = model.generate(**processor(images=pictures[row:row + 1], text=prompts[row]), max_new_tokens=6)
             assert batch[row, -6:].tolist() == alone[0, -6:].tolist()
+
+
+def test_logits_to_keep_returns_the_last_positions(processor):
+    model = tiny()
+    inputs = processor(images=images([64]))
+    ids = torch.tensor([[1, 30, 40, 50]])
+    with torch.no_grad():
+        full = model(**inputs, decoder_input_ids=ids).logits
+        last = model(**inputs, decoder_input_ids=ids, logits_to_keep=1).logits
+    assert last.shape == (1, 1, full.shape[-1]) and torch.allclose(last, full[:, -1:], atol=1e-6)
+
+
+def test_growing_cache_layer_behaves_as_a_dynamic_layer():
+    """Same keys/values as transformers' DynamicLayer through growth past the first buffer, beam
+    reordering, cropping and batch selection (what generate() does to a cache)."""
+    from transformers.cache_utils import DynamicLayer
+
+    from acai_hf.cache_acai import MIN_CAPACITY, GrowingLayer
+
+    torch.manual_seed(0)
+    growing, reference = GrowingLayer(), DynamicLayer()
+
+    def step(tokens, batch=4):
+        key, value = torch.randn(batch, 2, tokens, 8), torch.randn(batch, 2, tokens, 8)
+        got, want = growing.update(key, value), reference.update(key, value)
+        assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
+
+    step(5)
+    for _ in range(MIN_CAPACITY + 10):  # grows past its first buffer
+        step(1)
+    assert growing.get_seq_length() == reference.get_seq_length() == MIN_CAPACITY + 15
+    beams = torch.tensor([1, 1, 3, 0])
+    growing.reorder_cache(beams)
+    reference.reorder_cache(beams)
+    step(1)
+    growing.crop(-3)
+    reference.crop(-3)
+    step(2)
+    growing.batch_select_indices(torch.tensor([0, 2]))
+    reference.batch_select_indices(torch.tensor([0, 2]))
+    step(1, batch=2)
+    growing.batch_repeat_interleave(2)
+    reference.batch_repeat_interleave(2)
+    step(1)
+    assert growing.get_seq_length() == reference.get_seq_length()
+
+
+def test_split_modules_keep_the_old_names_and_parameters():
+    """Code and saved auto_maps import from acai_hf.modeling_acai; checkpoints name parameters as before."""
+    from acai_hf import modeling_acai
+
+    for name in ("AcaiEncoderModel", "AcaiDecoderForCausalLM", "AcaiOMRForConditionalGeneration", "AcaiEncoderOutput",
+                 "AcaiEncoderLayer", "AcaiDecoderLayer", "AcaiPreTrainedModel", "AcaiPatchEmbeddings", "AcaiMLP",
+                 "ChannelLayerNorm", "GrowingCache", "GrowingLayer", "growing_cache", "count_parameters",
+                 "patch_mask", "sincos_2d", "split_heads", "attend"):
+        assert hasattr(modeling_acai, name), name
+    keys = set(tiny(**CONV_STEM).state_dict())
+
+    def under(prefix):
+        return {key[len(prefix):] for key in keys if key.startswith(prefix)}
+
+    def weights_and_biases(*names):
+        return {f"{name}.{kind}" for name in names for kind in ("weight", "bias")}
+
+    assert under("decoder.layers.1.") == weights_and_biases(
+        "norm1", "qkv", "self_out", "norm2", "cross_q", "cross_kv", "cross_out", "norm3", "mlp.fc1", "mlp.fc2")
+    assert under("encoder.layers.1.") == weights_and_biases("norm1", "qkv", "out", "norm2", "mlp.fc1", "mlp.fc2")
+    assert {key for key in under("decoder.") if not key.startswith("layers.")} == {
+        "embed_tokens.weight", "embed_positions.weight", "norm.weight", "norm.bias", "lm_head.weight"}
+    assert {"embeddings.stages.0.0.weight", "embeddings.stages.0.1.weight", "embeddings.projection.weight",
+            "norm.weight", "norm.bias"} <= under("encoder.")

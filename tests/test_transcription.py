@@ -1,0 +1,82 @@
+"""acai_hf.transcription: progress callbacks, loaded instances used as they are, batching and confidences."""
+import numpy as np
+import pytest
+import torch
+
+from acai_hf import transcription
+from acai_hf.image_processing_acai import AcaiImageProcessor
+from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration
+from acai_hf.processing_acai import AcaiOMRProcessor
+from acai_hf.tokenization_acai import AcaiLMXTokenizer
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return AcaiOMRForConditionalGeneration.from_preset("tiny").eval()
+
+
+@pytest.fixture(scope="module")
+def processor():
+    return AcaiOMRProcessor(AcaiImageProcessor(target_height=32, max_patches=64), AcaiLMXTokenizer())
+
+
+def images(widths, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, (32, width), dtype=np.uint8) for width in widths]
+
+
+def test_progress_is_called_after_each_batch(model, processor):
+    calls = []
+    result = transcription.transcribe(images([40, 90, 64, 120, 50]), model=model, processor=processor,
+                                      batch_size=2, max_length=12, progress=lambda *args: calls.append(args))
+    assert calls == [(2, 5), (4, 5), (5, 5)]
+    assert len(result.systems) == 5
+
+    calls.clear()
+    transcription.generate_lmx(model, processor, images([64]), progress=lambda *args: calls.append(args),
+                               max_length=8)
+    assert calls == [(1, 1)]
+
+
+def test_loaded_instances_are_used_without_reloading(model, processor, monkeypatch):
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("transcribe loaded from disk although it was given instances")
+
+    monkeypatch.setattr(AutoModelForImageTextToText, "from_pretrained", no_loading)
+    monkeypatch.setattr(AutoProcessor, "from_pretrained", no_loading)
+    loaded_model, loaded_processor = transcription.load(model, processor)
+    assert loaded_model is model and loaded_processor is processor
+    result = transcription.transcribe(images([64]), model=model, processor=processor, max_length=10)
+    assert result.systems[0].startswith("measure")  # the grammar is on by default
+
+
+def test_batches_give_the_single_results_in_input_order(model, processor):
+    pictures = images([100, 40, 70, 55], seed=1)
+    batched, batched_conf = transcription.generate_lmx(model, processor, pictures, batch_size=3, max_length=16)
+    singles = [transcription.generate_lmx(model, processor, [p], batch_size=1, max_length=16) for p in pictures]
+    assert batched == [texts[0] for texts, _ in singles]
+    assert np.allclose(batched_conf, [conf[0] for _, conf in singles], atol=1e-4)
+
+
+@pytest.mark.parametrize("num_beams", [1, 2])
+def test_confidence_is_the_mean_logprob_of_the_chosen_tokens(model, processor, num_beams):
+    """The confidence equals the mean log-softmax of the raw logits at the chosen tokens (up to and
+    including the first <eos>), recomputed here by a teacher-forced pass over the generated sequence."""
+    picture = images([80], seed=2)
+    inputs = processor(images=picture)
+    _, (confidence,) = transcription.generate_lmx(model, processor, picture, num_beams=num_beams, max_length=16)
+    with torch.no_grad():
+        sequence = model.generate(**inputs, num_beams=num_beams, max_length=16)[0].tolist()
+        logprobs = model(**inputs, decoder_input_ids=torch.tensor([sequence])).logits[0].log_softmax(-1)
+    eos = processor.tokenizer.eos_token_id
+    chosen = sequence[1:]
+    if eos in chosen:
+        chosen = chosen[: chosen.index(eos) + 1]
+    expected = torch.stack([logprobs[i, token] for i, token in enumerate(chosen)]).mean()
+    assert confidence <= 0
+    assert confidence == pytest.approx(float(expected), abs=1e-4)
