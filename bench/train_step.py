@@ -4,19 +4,23 @@ A step is what training.train does at tf_prob 1: forward (ScheduledSampling wrap
 CE, backward, gradient clipping, AdamW. The same images (engine data when present, else synthetic
 systems) go through every path, each in its own process; data loading is not timed. Paths:
 
-    fp32-eager      fp32, AdamW's per-tensor loop (foreach=False), random batches (padded to the widest)
+    fp32-eager      fp32, AdamW's per-tensor loop (foreach=False), random batches (padded to the widest),
+                    the decoder on the whole padded batch
     foreach         + multi-tensor AdamW (what training.train uses)
-    fused           + fused AdamW kernel instead
+    fused           + fused AdamW kernel instead (the trainer avoids it: wrong on mixed memory layouts)
     bf16            foreach + bf16 autocast (pays only with AMX / AVX512-BF16; without them, timed on
                     2 images of the first batch, as a full batch takes minutes)
-    bucketed        foreach + batches of similar width (training.width_buckets): the trainer's default
-    bucketed-compile  + torch.compile of every transformer block (dynamic shapes)
+    bucketed        foreach + batches of similar width (training.width_buckets)
+    grouped         + the decoder on groups of 4 sequences of similar label length
+    default         + channels-last conv stem: what training.train does on this CPU (training.fast_path)
+    default-compile + torch.compile of every transformer block (dynamic shapes)
 
 MFU = FLOPs counted by torch's FlopCounterMode over the timed steps / time / peak matmul FLOP/s, the
-peak measured in the same run (fp32 and bf16 GEMM). Prints a table and the speed-up of the default
-path over fp32-eager.
+peak measured in the same run (fp32 and bf16 GEMM). The FLOPs are those each path really computes, so
+a path that skips padding does fewer. Prints a table and the speed-up of the default path over
+fp32-eager.
 
-    python bench/train_step.py [--batch-size 16] [--batches 4] [--threads 1] [--paths fp32-eager,bucketed]
+    python bench/train_step.py [--batch-size 16] [--batches 4] [--threads 1] [--paths fp32-eager,default]
                                [--rounds 2]   # on shared cores: each path's best of 2 interleaved runs
 """
 import argparse
@@ -30,15 +34,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
+EAGER = {"precision": "fp32", "optimizer": "loop", "grouping": "random", "decoder_groups": 0,
+         "channels_last": False, "compile": False}
 PATHS = {
-    "fp32-eager": {"precision": "fp32", "optimizer": "loop", "grouping": "random", "compile": False},
-    "foreach": {"precision": "fp32", "optimizer": "foreach", "grouping": "random", "compile": False},
-    "fused": {"precision": "fp32", "optimizer": "fused", "grouping": "random", "compile": False},
-    "bf16": {"precision": "bf16", "optimizer": "foreach", "grouping": "random", "compile": False},
-    "bucketed": {"precision": "fp32", "optimizer": "foreach", "grouping": "bucketed", "compile": False},
-    "bucketed-compile": {"precision": "fp32", "optimizer": "foreach", "grouping": "bucketed", "compile": True},
+    "fp32-eager": EAGER,
+    "foreach": {**EAGER, "optimizer": "foreach"},
+    "fused": {**EAGER, "optimizer": "fused"},
+    "bf16": {**EAGER, "optimizer": "foreach", "precision": "bf16"},
+    "bucketed": {**EAGER, "optimizer": "foreach", "grouping": "bucketed"},
+    "grouped": {**EAGER, "optimizer": "foreach", "grouping": "bucketed", "decoder_groups": 4},
+    "default": {**EAGER, "optimizer": "foreach", "grouping": "bucketed", "decoder_groups": 4, "channels_last": True},
 }
-DEFAULT_PATH = "bucketed"  # training.train's defaults on this CPU (precision auto -> fp32 without AMX)
+PATHS["default-compile"] = {**PATHS["default"], "compile": True}
+DEFAULT_PATH = "default"  # training.train's defaults on this CPU (precision auto -> fp32 without AMX)
 DATASET = Path("~/.cache/acai-omr/data-v1").expanduser()
 
 
@@ -90,11 +98,30 @@ def matmul_peak(dtype_name: str, size: int, seconds: float = 2.0) -> float:
     return 2 * size ** 3 / best
 
 
+def compile_blocks(model) -> int:
+    """torch.compile every encoder and decoder block (dynamic shapes), used in training mode only so that
+    the FLOP count runs eager. Not the stem: inductor fails on its convolution backward (torch 2.13)."""
+    import torch
+
+    layers = [*model.encoder.layers, *model.decoder.layers]
+    for layer in layers:
+        eager = layer.forward
+        compiled = torch.compile(eager, dynamic=True)
+
+        def forward(*args, _layer=layer, _eager=eager, _compiled=compiled, **kwargs):
+            run = _compiled if _layer.training and torch.is_grad_enabled() else _eager
+            return run(*args, **kwargs)
+
+        layer.forward = forward
+    return len(layers)
+
+
 def run_path(name: str, batches_file: str, passes: int, threads: int | None) -> dict:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
     from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration
+    from training.fast_path import channels_last_stem
     from training.precision import cpu_has_fast_bf16
     from training.scheduled_sampling import ScheduledSampling
 
@@ -104,12 +131,11 @@ def run_path(name: str, batches_file: str, passes: int, threads: int | None) -> 
     batches = torch.load(batches_file, weights_only=False)["batches"][spec["grouping"]]
     torch.manual_seed(0)
     model = AcaiOMRForConditionalGeneration.from_preset("small").train()
-    wrapper = ScheduledSampling(model)
+    wrapper = ScheduledSampling(model, group_size=spec["decoder_groups"])
+    if spec["channels_last"]:
+        channels_last_stem(model)
     if spec["compile"]:
-        # per transformer block: compiling the whole model with dynamic shapes fails in inductor
-        # (convolution_backward of the stem, torch 2.13); the blocks hold the fusable element-wise work
-        for layer in [*model.encoder.layers, *model.decoder.layers]:
-            layer.compile(dynamic=True)
+        compile_blocks(model)
     options = {"loop": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}[spec["optimizer"]]
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.95), **options)
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=spec["precision"] == "bf16")
@@ -136,7 +162,8 @@ def run_path(name: str, batches_file: str, passes: int, threads: int | None) -> 
     images = passes * sum(len(b["pixel_values"]) for b in batches)
 
     flops = 0
-    for batch in batches:  # the work of one pass, counted on the eager model
+    wrapper.eval()  # the work of one pass, counted on the eager model (compiled blocks run in training only)
+    for batch in batches:
         with FlopCounterMode(display=False) as counter:
             loss, _ = wrapper(batch["pixel_values"], batch["pixel_mask"], batch["labels"])
             loss.backward()

@@ -43,8 +43,10 @@ def synthetic_split(n: int, golds, seed: int = 0) -> Dataset:
     return Dataset.from_list(rows, features=FEATURES)
 
 
-def save_synthetic_dataset(path, vectors_path, n_train: int = 8, n_dev: int = 2) -> str:
+def save_synthetic_dataset(path, vectors_path, n_train: int = 8, n_dev: int = 2, n_test: int = 0) -> str:
     golds = gold_pairs(vectors_path)[:4]
     splits = {"train": synthetic_split(n_train, golds), "dev": synthetic_split(n_dev, golds, 1)}
+    if n_test:
+        splits["test"] = synthetic_split(n_test, golds, 2)
     DatasetDict(splits).save_to_disk(str(path))
     return str(path)

@@ -18,12 +18,16 @@ from training import train as train_cli
 from training.checkpointing import latest_checkpoint
 from training.collate import SystemCollator
 from training.data.schema import FEATURES
+from training.fast_path import align_optimizer_state, channels_last_stem
 from training.layer_decay import param_groups
 from training.lr_sched import lr_multiplier, set_lr
-from training.scheduled_sampling import ScheduledSampling, gumbel_tau, straight_through, teacher_forcing_prob
+from training.scheduled_sampling import (ScheduledSampling, gumbel_tau, length_groups, straight_through,
+                                         teacher_forcing_prob)
 from training.width_buckets import WidthBucketSampler
 
 SPLIT_SIZES = {"train": 8, "dev": 4, "test": 4}
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def synthetic_system(rng, width: int) -> Image.Image:
@@ -60,7 +64,8 @@ def dataset_dir(tmp_path_factory, gold_systems):
 def tiny_args(dataset_dir, out, *extra):
     return ["--dataset", str(dataset_dir), "--out", str(out), "--preset", "tiny", "--batch-size", "2",
             "--total-steps", "6", "--warmup-steps", "1", "--save-every", "3", "--eval-every", "0",
-            "--dev-limit", "2", "--decode-limit", "2", "--precision", "fp32", "--augment-p", "0.5", *extra]
+            "--dev-limit", "2", "--decode-limit", "2", "--precision", "fp32", "--augment-p", "0.5", "--threads", "1",
+            *extra]
 
 
 def weights(folder):
@@ -126,6 +131,62 @@ def test_scheduled_sampling_loss(gold_systems):
         assert dict(model.named_parameters())[name].grad.abs().sum() > 0, name
 
 
+def test_length_groups_cover_every_row_once():
+    labels = torch.full((5, 9), -100)
+    for row, length in enumerate([4, 9, 1, 6, 6]):
+        labels[row, :length] = 7
+    groups = length_groups(labels, 2)
+    assert [rows.tolist() for rows, _ in groups] == [[2, 0], [3, 4], [1]]  # shortest first, stable
+    assert [length for _, length in groups] == [4, 6, 9]
+    assert length_groups(labels, 0) == [(None, 9)] and length_groups(labels, 5) == [(None, 9)]
+
+
+@pytest.mark.parametrize("tf_prob, hard", [(1.0, False), (0.4, True)])
+def test_fast_path_keeps_the_loss_and_gradients(gold_systems, tf_prob, hard):
+    """Decoder length groups and a channels-last conv stem (the trainer's defaults) change the work,
+    not the result: same loss, gradients and logits as one padded pass on the plain layout."""
+    overrides = {"encoder": {"stem": "conv", "stem_channels": [4, 8, 8, 16]}, "decoder": {"max_position_embeddings": 512}}
+    torch.manual_seed(0)
+    model = AcaiOMRForConditionalGeneration.from_preset("tiny", **overrides).eval()  # eval: no dropout draws
+    processor = default_processor(model.config)
+    rng = np.random.default_rng(0)
+    lmx = sorted((lmx for _, lmx in gold_systems), key=lambda text: len(text.split()))
+    rows = [{"image": synthetic_system(rng, 160 + 40 * i), "lmx": lmx[k]} for i, k in enumerate([9, 0, 20, 3, 14])]
+    batch = SystemCollator(processor, max_label_length=512)(rows)
+    valid = batch["labels"] != -100
+    assert len(set(valid.sum(1).tolist())) == 5  # five different label lengths
+
+    def run(group_size, channels_last):
+        model.zero_grad()
+        if channels_last:
+            channels_last_stem(model)
+        torch.manual_seed(1)  # the same Gumbel noise and mixing coins
+        loss, logits = ScheduledSampling(model, group_size=group_size)(
+            batch["pixel_values"], batch["pixel_mask"], batch["labels"], tf_prob, tau=0.7, hard=hard)
+        loss.backward()
+        return loss.detach(), logits[valid], {n: p.grad.clone() for n, p in model.named_parameters()}
+
+    plain_loss, plain_logits, plain_grads = run(0, False)
+    fast_loss, fast_logits, fast_grads = run(2, True)
+    assert model.encoder.embeddings.stages[1][0].weight.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(fast_loss, plain_loss, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(fast_logits, plain_logits, rtol=1e-4, atol=1e-4)
+    for name, grad in plain_grads.items():
+        torch.testing.assert_close(fast_grads[name], grad, rtol=1e-3, atol=1e-6, msg=name)
+    assert plain_grads["decoder.layers.0.qkv.weight"].abs().sum() > 0
+
+
+def test_optimizer_state_takes_the_parameter_layout():
+    param = torch.nn.Parameter(torch.randn(4, 3, 3, 3).contiguous(memory_format=torch.channels_last))
+    optimizer = torch.optim.AdamW([param])
+    saved = torch.randn(4, 3, 3, 3)  # a state saved while the weights were still NCHW
+    optimizer.state[param] = {"step": torch.tensor(1.0), "exp_avg": saved.clone(), "exp_avg_sq": saved.abs()}
+    align_optimizer_state(optimizer)
+    state = optimizer.state[param]
+    assert state["exp_avg"].stride() == param.stride() and torch.equal(state["exp_avg"], saved)
+    assert torch.equal(state["exp_avg_sq"], saved.abs()) and state["step"].item() == 1.0
+
+
 # -- data order ---------------------------------------------------------------------------------------
 
 def test_width_buckets_resume_and_shard():
@@ -186,12 +247,12 @@ def test_evaluate_cli_writes_json(dataset_dir, tmp_path):
     train_cli.main(tiny_args(dataset_dir, run, "--total-steps", "1", "--dev-limit", "0"))
     metrics = evaluate.main([str(run / "final"), "--dataset", str(dataset_dir), "--split", "test", "--limit", "3",
                              "--augment", "--out", str(tmp_path / "eval")])
-    saved = json.loads((tmp_path / "eval" / "eval-test.json").read_text())
+    saved = json.loads((tmp_path / "eval" / "eval-test-augmented.json").read_text())  # beside a clean eval-test
     assert saved.keys() == metrics.keys()
     for key in ("ser", "tedn", "delinearize_clean", "measure_fill", "systems_per_s"):
         assert key in saved
     assert saved["systems"] == 3 and saved["ser"] >= 0 and saved["systems_per_s"] > 0
-    assert "| ser |" in (tmp_path / "eval" / "eval-test.md").read_text()
+    assert "| ser |" in (tmp_path / "eval" / "eval-test-augmented.md").read_text()
 
 
 def test_push_to_hub_is_intercepted(dataset_dir, tmp_path, monkeypatch):

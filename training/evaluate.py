@@ -3,7 +3,7 @@
     python -m training.evaluate MODEL --dataset D --split test [--limit N] [--num-beams K] [--augment]
 
 MODEL is a folder saved by training (a checkpoint, best/, final/) or a Hub id. Writes
-<out>/eval-<split>.json and .md (out defaults to MODEL's folder when it is one). `decode` and
+<out>/eval-<split>[-augmented].json and .md (out defaults to MODEL's folder when it is one). `decode` and
 `score` also serve the trainer's periodic dev evaluation.
 """
 import argparse
@@ -125,9 +125,11 @@ def main(argv=None) -> dict:
 
     out = Path(args.out) if args.out else (Path(args.model) if Path(args.model).is_dir() else Path("."))
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"eval-{args.split}.json").write_text(json.dumps(metrics, indent=1))
-    (out / f"eval-{args.split}.md").write_text(markdown_table(metrics, f"{args.model} on {args.split}"))
-    print(markdown_table(metrics, f"{args.model} on {args.split}"))
+    name = f"eval-{args.split}" + ("-augmented" if args.augment else "")  # clean and augmented side by side
+    title = f"{args.model} on {args.split}" + (" (camera-like augmentation)" if args.augment else "")
+    (out / f"{name}.json").write_text(json.dumps(metrics, indent=1))
+    (out / f"{name}.md").write_text(markdown_table(metrics, title))
+    print(markdown_table(metrics, title))
     return metrics
 
 

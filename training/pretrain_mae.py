@@ -30,6 +30,7 @@ from training.checkpointing import latest_checkpoint, load_checkpoint, save_chec
 from training.collate import SystemCollator
 from training.data.augment import CameraAugment
 from training.datasets_io import SystemRows, load_splits
+from training.fast_path import align_optimizer_state, channels_last_stem
 from training.lr_sched import set_lr
 from training.mae_model import AcaiMAE, MAEConfig
 from training.precision import CHOICES, accelerate_mixed_precision, resolve_precision
@@ -104,6 +105,7 @@ def main(argv=None):
     else:
         config = AcaiOMRConfig.from_preset(args.preset)
         model = AcaiMAE(config, MAEConfig.from_preset(args.mae_preset or args.preset, mask_ratio=args.mask_ratio))
+    channels_last_stem(model)  # a layout only: faster convolutions (training/fast_path.py)
     processor = build_processor(model.config, args.max_patches)
 
     train, _ = load_splits(args.dataset)
@@ -128,6 +130,7 @@ def main(argv=None):
     state = {"step": 0, "epoch": 0, "batch_in_epoch": 0}
     if resume_from is not None:
         state = load_checkpoint(resume_from, model, optimizer, accelerator)
+        align_optimizer_state(optimizer)
         for group in optimizer.param_groups:  # a resumed run may be given a new learning rate
             group["base_lr"] = lr
         accelerator.print(f"resumed from {resume_from} at step {state['step']}")

@@ -7,7 +7,14 @@ at each position with probability 1 - tf_prob. Pass 2 runs on the mixed inputs; 
 pass 2 against the gold labels. Gradients flow through both passes unless `detach_first_pass`.
 
 Schedules are functions of training progress (step / total steps), so a resumed or lengthened run
-stays on them: tf_prob 1 -> 0 linearly, tau 5 -> 0.1 exponentially, hard samples in the last half.
+stays on them: tf_prob 1 -> 0 linearly (optionally after a teacher-forced phase), tau 5 -> 0.1
+exponentially, hard samples in the last half.
+
+Label lengths within a batch vary a lot (batches are grouped by image width; half of the decoder's
+positions would be padding), so the decoder runs on groups of `group_size` sequences of similar
+length, each cut to its own longest label. The decoder is causal, so a sequence's logits do not depend
+on the padding after it: the loss is the same as one padded pass, for less work. Gumbel noise and the
+mixing coins are drawn for the whole batch first, so the grouping does not change the random draws.
 """
 import torch
 import torch.nn.functional as F
@@ -15,8 +22,14 @@ from torch import nn
 from transformers.models.vision_encoder_decoder.modeling_vision_encoder_decoder import shift_tokens_right
 
 
-def teacher_forcing_prob(progress: float) -> float:
-    return min(1.0, max(0.0, 1.0 - progress))
+def teacher_forcing_prob(progress: float, start: float = 0.0, floor: float = 0.0) -> float:
+    """1 until `start`, then linear down to `floor` at the end. DESIGN's schedule is start=0, floor=0;
+    on a short CPU budget a teacher-forced phase first lets the model learn to read before it is fed
+    its own (still random) guesses."""
+    if progress <= start:
+        return 1.0
+    ramp = min(1.0, (progress - start) / max(1e-9, 1.0 - start))
+    return 1.0 - (1.0 - floor) * ramp
 
 
 def gumbel_tau(progress: float, start: float = 5.0, end: float = 0.1) -> float:
@@ -27,14 +40,55 @@ def straight_through(progress: float, after: float = 0.5) -> bool:
     return progress >= after
 
 
+def gumbel_noise(shape, device=None) -> torch.Tensor:
+    """Standard Gumbel samples, drawn as torch.nn.functional.gumbel_softmax draws them."""
+    return -torch.empty(shape, device=device).exponential_().log()
+
+
+def gumbel_softmax(logits, noise, tau: float, hard: bool) -> torch.Tensor:
+    """F.gumbel_softmax with given noise: soft samples, or one-hot with the soft gradient (straight-through)."""
+    soft = ((logits + noise) / tau).softmax(-1)
+    if not hard:
+        return soft
+    one_hot = torch.zeros_like(soft).scatter_(-1, soft.argmax(-1, keepdim=True), 1.0)
+    return one_hot - soft.detach() + soft
+
+
+def label_lengths(labels: torch.Tensor) -> torch.Tensor:
+    """Per row, the position after its last label that is not -100 (padding sits at the end)."""
+    valid = (labels != -100).int()
+    return torch.where(valid.any(1), labels.shape[1] - valid.flip(1).argmax(1), 0)
+
+
+def length_groups(labels: torch.Tensor, group_size: int) -> list[tuple[torch.Tensor | None, int]]:
+    """[(rows, longest label)], rows sorted by label length in groups of `group_size` (0: one group;
+    rows None means the whole batch in its order)."""
+    batch, width = labels.shape
+    if group_size <= 0 or group_size >= batch:
+        return [(None, width)]
+    lengths = label_lengths(labels)
+    order = torch.argsort(lengths, stable=True)
+    return [(rows, max(1, int(lengths[rows].max()))) for rows in order.split(group_size)]
+
+
+def _select(x, rows, length=None):
+    """x[rows, :length]; None stays None, and rows None means every row (no copy)."""
+    if x is None:
+        return None
+    x = x if rows is None else x[rows]
+    return x if length is None else x[:, :length]
+
+
 class ScheduledSampling(nn.Module):
     """Wraps an AcaiOMRForConditionalGeneration so that one forward() is one training loss; it is
-    this wrapper that accelerate prepares (DDP must see the whole computation in one forward)."""
+    this wrapper that accelerate prepares (DDP must see the whole computation in one forward).
+    `group_size`: sequences per decoder pass (0: the whole batch in one padded pass)."""
 
-    def __init__(self, model, detach_first_pass: bool = False):
+    def __init__(self, model, detach_first_pass: bool = False, group_size: int = 0):
         super().__init__()
         self.model = model
         self.detach_first_pass = detach_first_pass
+        self.group_size = group_size
 
     def decode(self, inputs_embeds, encoder_states, encoder_mask):
         return self.model.decoder(
@@ -43,25 +97,44 @@ class ScheduledSampling(nn.Module):
         ).logits
 
     def forward(self, pixel_values, pixel_mask, labels, tf_prob: float = 1.0, tau: float = 1.0, hard: bool = False):
-        """-> (CE loss, pass-2 logits). labels: (B, T), padded with -100."""
-        config = self.model.config
+        """-> (CE loss, pass-2 logits, detached and zero where padded). labels: (B, T), padded with -100."""
         encoder_states, encoder_mask = self.model.encode(pixel_values, pixel_mask)
+        noise = replace = None
+        if tf_prob < 1.0:
+            noise = gumbel_noise((*labels.shape, self.model.decoder.config.vocab_size), labels.device)
+            replace = torch.rand(labels.shape, device=labels.device) >= tf_prob
+            replace[:, 0] = False  # the start token is always given
+        loss_sum, logits = 0.0, None
+        for rows, length in length_groups(labels, self.group_size):
+            group_labels, noise_part, replace_part = (_select(x, rows, length) for x in (labels, noise, replace))
+            group_logits = self.two_pass(_select(encoder_states, rows), _select(encoder_mask, rows), group_labels,
+                                         noise_part, replace_part, tau, hard)
+            loss_sum = loss_sum + F.cross_entropy(group_logits.float().flatten(0, 1), group_labels.flatten(),
+                                                  ignore_index=-100, reduction="sum")
+            if rows is None:
+                logits = group_logits.detach()
+            else:
+                if logits is None:
+                    logits = group_logits.new_zeros(*labels.shape, group_logits.shape[-1])
+                logits[rows, :length] = group_logits.detach()
+        return loss_sum / (labels != -100).sum().clamp(min=1), logits
+
+    def two_pass(self, encoder_states, encoder_mask, labels, noise, replace, tau, hard):
+        """Decoder logits for `labels`: teacher-forced when `replace` is None, else pass 2 of the mix."""
+        config = self.model.config
         input_ids = shift_tokens_right(labels, config.pad_token_id, config.decoder_start_token_id)
         embedding = self.model.decoder.embed_tokens
         inputs = embedding(input_ids)
-        if tf_prob < 1.0:
+        if replace is not None:
             with torch.set_grad_enabled(torch.is_grad_enabled() and not self.detach_first_pass):
                 first = self.decode(inputs, encoder_states, encoder_mask)
-                weights = F.gumbel_softmax(first.float(), tau=tau, hard=hard)  # (B, T, V)
+                weights = gumbel_softmax(first.float(), noise, tau, hard)  # (B, T, V)
                 guess = weights.to(embedding.weight.dtype) @ embedding.weight  # (B, T, D)
             # the guess at position t is the model's token t, i.e. the decoder input at t + 1
             guess = torch.cat([inputs[:, :1], guess[:, :-1].to(inputs.dtype)], dim=1)
-            replace = torch.rand(labels.shape, device=labels.device) >= tf_prob
-            replace[:, 0] = False  # the start token is always given
             inputs = torch.where(replace[..., None], guess, inputs)
-        logits = self.decode(inputs, encoder_states, encoder_mask)
-        loss = F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), ignore_index=-100)
-        return loss, logits
+        return self.decode(inputs, encoder_states, encoder_mask)
 
 
-__all__ = ["ScheduledSampling", "teacher_forcing_prob", "gumbel_tau", "straight_through"]
+__all__ = ["ScheduledSampling", "gumbel_noise", "gumbel_softmax", "gumbel_tau", "length_groups", "straight_through",
+           "teacher_forcing_prob"]

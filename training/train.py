@@ -33,6 +33,7 @@ from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration, count_paramet
 from training.checkpointing import best_metrics, latest_checkpoint, load_checkpoint, save_best, save_checkpoint
 from training.collate import SystemCollator
 from training.datasets_io import SystemRows, load_splits
+from training.fast_path import align_optimizer_state, channels_last_stem
 from training.layer_decay import param_groups, scale_base_lrs
 from training.lr_sched import set_lr
 from training.precision import CHOICES, accelerate_mixed_precision, resolve_precision
@@ -72,10 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
     a("--weight-decay", type=float, default=0.01)
     a("--clip", type=float, default=1.0, help="gradient norm clip (0: off)")
     # scheduled sampling
+    a("--ss-start", type=float, default=0.0, help="progress until which tf_prob stays 1 (teacher forcing)")
+    a("--tf-floor", type=float, default=0.0, help="tf_prob at the end of training")
     a("--tau-start", type=float, default=5.0)
     a("--tau-end", type=float, default=0.1)
     a("--hard-after", type=float, default=0.5, help="straight-through hard samples after this progress")
     a("--detach-first-pass", action="store_true", help="no gradient through pass 1 (faster)")
+    a("--decoder-group-size", type=int, default=4,
+      help="sequences per decoder pass, grouped by label length (0: the whole padded batch; same loss)")
     # data
     a("--augment-p", type=float, default=0.5, help="share of images given camera-like augmentation")
     a("--bucket-pool", type=int, default=32, help="batches per width-sorting pool (1: no bucketing)")
@@ -231,9 +236,10 @@ def main(argv=None):
     warmup_steps = args.warmup_steps if args.warmup_steps is not None else round(args.warmup_epochs * steps_per_epoch)
     warmup_steps = min(warmup_steps, total_steps // 2)
 
+    channels_last_stem(model)  # a layout only: faster convolutions (training/fast_path.py)
     groups = param_groups(model, args.lr, args.encoder_lr, args.layer_decay, args.weight_decay)
     optimizer = torch.optim.AdamW(groups, betas=(0.9, 0.95), foreach=True)
-    trainer = ScheduledSampling(model, detach_first_pass=args.detach_first_pass)
+    trainer = ScheduledSampling(model, detach_first_pass=args.detach_first_pass, group_size=args.decoder_group_size)
     trainer, optimizer = accelerator.prepare(trainer, optimizer)
     model = accelerator.unwrap_model(trainer).model
 
@@ -242,6 +248,7 @@ def main(argv=None):
     set_seed(args.seed + rank)  # dropout, Gumbel noise and sampling draws differ between processes
     if getattr(args, "checkpoint", None):
         state = load_checkpoint(args.checkpoint, model, optimizer, accelerator)
+        align_optimizer_state(optimizer)  # saved before the stem went channels-last, or on another layout
         step, epoch, position = state["step"], state["epoch"], state["position"]
         elapsed_before = state.get("elapsed_s", 0.0)
         scale_base_lrs(optimizer, args.lr, args.encoder_lr, args.layer_decay, model.config.encoder.num_hidden_layers)
@@ -304,7 +311,7 @@ def main(argv=None):
     while step < total_steps:
         t0 = time.perf_counter()
         progress = step / total_steps
-        tf_prob = teacher_forcing_prob(progress)
+        tf_prob = teacher_forcing_prob(progress, args.ss_start, args.tf_floor)
         tau = gumbel_tau(progress, args.tau_start, args.tau_end)
         hard = straight_through(progress, args.hard_after)
         lr_factor = set_lr(optimizer, step, warmup_steps, total_steps, args.min_lr_ratio)

@@ -15,10 +15,12 @@ def png_bytes(image) -> bytes:
     return buffer.getvalue()
 
 
-def piece_systems(musicxml: str, *, source: str, piece_id: str, seed: int) -> tuple[list[dict], list[str]]:
-    """Schema rows for every system of the piece that passes the checks, and why the others failed."""
+def piece_systems(musicxml: str, *, source: str, piece_id: str, seed: int,
+                  engraving: render.Engraving | None = None) -> tuple[list[dict], list[str]]:
+    """Schema rows for every system of the piece that passes the checks, and why the others failed.
+    The engraving is drawn from the seed unless given."""
     rng = random.Random(seed)
-    engraving = render.random_engraving(rng)
+    engraving = engraving or render.random_engraving(rng)
     systems = render.render_piece(musicxml, engraving, rng)
     part = slicing.read_part(musicxml)
     states = slicing.states_at_measure_starts(part)

@@ -17,7 +17,7 @@ import verovio
 from lxml import etree as ET
 from PIL import Image
 
-from training.data.slicing import parse
+from acai_hf.verovio_input import tag_for_verovio
 
 FONTS = ("Leipzig", "Bravura", "Petaluma", "Leland", "Gootville")
 MEASURE_NUMBERS = ("none", "system", "every")
@@ -113,23 +113,6 @@ class RenderedSystem:
 def _toolkit() -> verovio.toolkit:
     verovio.enableLog(verovio.LOG_OFF)
     return verovio.toolkit()
-
-
-def tag_for_verovio(musicxml: str, measure_numbers: str = "system") -> str:
-    """The piece with an id on every measure, no part labels, and measure numbers on or off."""
-    root = parse(musicxml)
-    for name_tag in ("part-name", "part-abbreviation"):
-        for name in root.iter(name_tag):
-            name.set("print-object", "no")
-    part = root.find("part")
-    for index, measure in enumerate(part.findall("measure")):
-        measure.set("id", f"acai-m{index}")
-    if measure_numbers == "none":
-        first = part.find("measure")
-        layout = ET.Element("print")
-        ET.SubElement(layout, "measure-numbering").text = "none"
-        first.insert(0, layout)
-    return ET.tostring(root, encoding="unicode")
 
 
 def engrave_pages(musicxml: str, engraving: Engraving) -> list[str]:
