@@ -46,6 +46,7 @@ def join_systems_with_errors(systems: Iterable[str]) -> JoinedScore:
     if len(part) == 0:  # MusicXML needs a measure
         ET.SubElement(part, "measure", {"number": "1"})
     _declare_staves(part)
+    _give_notes_a_staff(part)
     score = part_to_score(part, part_id="P1", part_name="Piano", musicxml_version="4.0")
     ET.indent(score)
     return JoinedScore(ET.tostring(score.getroot(), encoding="unicode", xml_declaration=True), errors)
@@ -87,6 +88,22 @@ def _declare_staves(part: ET.Element) -> None:
         staves = ET.SubElement(attributes, "staves")
     staves.text = str(STAVES)
     sort_attributes(attributes)
+
+
+# MusicXML's order of a note's children: <staff> goes before these
+_AFTER_STAFF = ("beam", "notations", "lyric", "play", "listen")
+
+
+def _give_notes_a_staff(part: ET.Element) -> None:
+    """Notes without `staff:N` in their LMX go on staff 1: a two-staff part whose notes name no staff
+    is read by music21 as no part at all (an empty MIDI)."""
+    for note in part.iter("note"):
+        if note.find("staff") is not None:
+            continue
+        staff = ET.Element("staff")
+        staff.text = "1"
+        after = [i for i, child in enumerate(note) if child.tag in _AFTER_STAFF]
+        note.insert(after[0] if after else len(note), staff)
 
 
 def to_midi(score) -> bytes:

@@ -125,3 +125,15 @@ def test_measures_without_time_signature_are_not_judged():
 def test_invalid_musicxml_is_reported():
     assert validate_musicxml("<score-partwise version='4.0'><part-list/></score-partwise>")
     assert validate_musicxml("not xml")
+
+
+def test_notes_without_a_staff_go_on_staff_one_and_still_make_music():
+    """Model output often names no staff; music21 reads a two-staff part whose notes name none as no part."""
+    import music21
+
+    score = join_systems(["measure time beats:4 beat-type:4 C4 whole", "measure G4 eighth beam:begin A4 eighth beam:end"])
+    assert validate_musicxml(score) == []
+    parsed = music21.converter.parse(score, format="musicxml")
+    assert len(parsed.parts) == 1
+    assert [p.nameWithOctave for p in parsed.flatten().pitches] == ["C4", "G4", "A4"]
+    assert len(to_midi(score)) > 60

@@ -1,0 +1,23 @@
+"""The Gradio app: `build_demo(model_dir)` -> Blocks. The only part of acai_hf that imports gradio."""
+from acai_hf.app.handlers import OmrApp
+from acai_hf.app.model import MODEL_ENV, resolve_model_dir
+from acai_hf.app.ui import EXAMPLES_DIR, build_ui
+
+CONCURRENCY = 2  # requests running at once; more wait in Gradio's queue
+MAX_UPLOAD = "100mb"  # acai_hf.page_input.MAX_BYTES
+
+
+def build_demo(model_dir=None, omr: OmrApp | None = None):
+    """The app for the model folder (default: $ACAI_OMR_MODEL, else checkpoints/acai-omr-small), queued."""
+    omr = omr or OmrApp(model_dir)
+    demo = build_ui(omr)
+    demo.omr = omr  # the handlers behind the UI, for the command line's warm-up and for tests
+    return demo.queue(default_concurrency_limit=CONCURRENCY)
+
+
+def launch_options() -> dict:
+    """What every launch needs: the upload cap, and the example pages servable from any working dir."""
+    return {"max_file_size": MAX_UPLOAD, "allowed_paths": [str(EXAMPLES_DIR)]}
+
+
+__all__ = ["build_demo", "launch_options", "OmrApp", "MODEL_ENV", "resolve_model_dir", "CONCURRENCY"]

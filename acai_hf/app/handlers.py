@@ -1,0 +1,235 @@
+"""What each button does. Plain functions of the workspace, testable without a browser; ui.py wires them."""
+import math
+from dataclasses import dataclass
+
+import gradio as gr
+
+from acai_hf.app.model import ModelHolder
+from acai_hf.app.outputs import write_score_files
+from acai_hf.app.score import (MAX_LMX_CHARS, Score, assemble, check_lmx_text, confidence_text,
+                               report_markdown)
+from acai_hf.app.session import RequestDirs, session_of
+from acai_hf.app.workspace import System, Workspace, annotator_value, open_pages, store_annotator, system_crops
+
+MAX_BEAMS = 8
+
+
+@dataclass
+class Rendered:
+    """Everything the result area shows for one score."""
+    downloads: list[str]  # .musicxml, .mxl, .mid
+    preview: str  # HTML
+    audio: str | None  # a WAV file, None when the music cannot be played
+    report: str  # markdown
+
+
+def check_options(beams, constrained) -> tuple[int, bool]:
+    try:
+        beams = int(beams)
+    except (TypeError, ValueError):
+        raise gr.Error(f"Beam width must be a whole number from 1 to {MAX_BEAMS}.") from None
+    if not 1 <= beams <= MAX_BEAMS:
+        raise gr.Error(f"Beam width must be from 1 to {MAX_BEAMS}, not {beams}.")
+    return beams, bool(constrained)
+
+
+class OmrApp:
+    def __init__(self, model_dir=None, dirs: RequestDirs | None = None):
+        self.model = ModelHolder(model_dir)
+        self.dirs = dirs or RequestDirs()
+
+    # -- pages and boxes -------------------------------------------------------------------------
+
+    def load(self, data, pages=None):
+        """-> (workspace, annotator value, page choices, status markdown)."""
+        workspace = open_pages(data, pages)
+        found = sum(len(page.boxes) for page in workspace.pages)
+        status = (f"{len(workspace.pages)} page(s), {found} system(s) found. Check the boxes (drag, resize, "
+                  "add, delete), then press Transcribe.")
+        if found == 0:
+            status = "No system found. Draw a box around each system (both staves), then press Transcribe."
+        return workspace, annotator_value(workspace), page_choices(workspace), status
+
+    def switch_page(self, workspace, value, page_number):
+        """Keep the shown page's boxes, show another page."""
+        workspace = require_pages(workspace)
+        store_annotator(workspace, value)
+        index = int(page_number) - 1
+        if not 0 <= index < len(workspace.pages):
+            raise gr.Error(f"There is no page {page_number}.")
+        workspace.current = index
+        return workspace, annotator_value(workspace)
+
+    def propose_again(self, workspace):
+        """The current page's boxes back to the detected ones."""
+        workspace = require_pages(workspace)
+        page = workspace.pages[workspace.current]
+        page.boxes, page.orientation = list(page.proposed), 0
+        return workspace, annotator_value(workspace)
+
+    # -- the model -------------------------------------------------------------------------------
+
+    def _progress(self, progress, total):
+        """A transcription progress callback that advances the bar per batch of systems."""
+        progress = progress or _no_progress
+        progress((0, total), desc="Transcribing systems", unit="systems")
+        return lambda done, _total: progress((done, total), desc="Transcribing systems", unit="systems")
+
+    def _model_call(self, run, count, progress):
+        """run(model, processor, on_batch) with the shared model; any failure becomes a gr.Error."""
+        model, processor = self.model.get()
+        try:
+            return run(model, processor, self._progress(progress, count))
+        except gr.Error:
+            raise
+        except Exception as error:
+            raise gr.Error(f"Transcription failed: {error}") from error
+
+    def transcribe_systems(self, workspace, beams, constrained, progress=None) -> tuple[Score, list[str]]:
+        """Every page's valid boxes through the model: fills workspace.systems; -> (score, box messages)."""
+        from acai_hf.transcription import transcribe
+
+        systems, messages = system_crops(workspace)
+        crops = [system.crop for system in systems]
+        result = self._model_call(
+            lambda model, processor, on_batch: transcribe(crops, model=model, processor=processor, num_beams=beams,
+                                                          constrained=constrained, progress=on_batch),
+            len(crops), progress)
+        for system, lmx, confidence in zip(systems, result.systems, result.confidences):
+            system.lmx, system.confidence = lmx, confidence
+        workspace.systems = systems
+        for message in messages:
+            gr.Warning(message)
+        score = Score(result.systems, result.musicxml, result.midi, result.errors, result.validity)
+        return score, messages
+
+    def transcribe(self, workspace, value, beams=1, constrained=True, progress=None, request=None):
+        """All pages' boxes -> systems -> one score. -> (workspace, Rendered)."""
+        workspace = require_pages(workspace)
+        beams, constrained = check_options(beams, constrained)
+        store_annotator(workspace, value)
+        score, messages = self.transcribe_systems(workspace, beams, constrained, progress)
+        confidences = [system.confidence for system in workspace.systems]
+        return workspace, self.present(score, request, confidences, messages)
+
+    def rerun(self, workspace, number, texts, beams=4, constrained=True, progress=None, request=None):
+        """System `number` (1-based) through the model again; the other systems keep their (edited) LMX."""
+        from acai_hf.transcription import generate_lmx
+
+        workspace = require_systems(workspace)
+        beams, constrained = check_options(beams, constrained)
+        apply_edits(workspace, texts)
+        if not 1 <= int(number) <= len(workspace.systems):
+            raise gr.Error(f"There is no system {number}.")
+        system = workspace.systems[int(number) - 1]
+        (system.lmx,), (system.confidence,) = self._model_call(
+            lambda model, processor, on_batch: generate_lmx(model, processor, [system.crop], num_beams=beams,
+                                                            constrained=constrained, progress=on_batch),
+            1, progress)
+        return workspace, self.render(workspace, request)
+
+    def rerender(self, workspace, texts, request=None):
+        """After an LMX edit: join, MIDI, preview and report again; no model run."""
+        workspace = require_systems(workspace)
+        apply_edits(workspace, texts)
+        return workspace, self.render(workspace, request)
+
+    # -- results ---------------------------------------------------------------------------------
+
+    def render(self, workspace: Workspace, request=None, notes=()) -> Rendered:
+        score = assemble([system.lmx for system in workspace.systems])
+        confidences = [system.confidence for system in workspace.systems]
+        return self.present(score, request, confidences, notes)
+
+    def present(self, score: Score, request=None, confidences=None, notes=()) -> Rendered:
+        from acai_hf.audio import midi_to_wav
+        from acai_hf.preview import render_preview
+
+        directory = self.dirs.new(session_of(request))
+        files = write_score_files(directory, score.musicxml, score.midi)
+        report = report_markdown(score, confidences)
+        if notes:
+            report += "\n\n**Boxes left out:**\n" + "\n".join(f"- {note}" for note in notes)
+        audio = directory / "score.wav"
+        try:
+            audio.write_bytes(midi_to_wav(score.midi))
+        except ValueError as error:  # too long or nothing to play: the downloads still stand
+            audio = None
+            report += f"\n\nNo playback: {error}."
+        return Rendered(files.downloads(), render_preview(score.musicxml), str(audio) if audio else None, report)
+
+    def convert_lmx(self, lmx_text, request=None):
+        """LMX text (a system per paragraph) -> (MusicXML path, MIDI path, report markdown)."""
+        score = assemble(check_lmx_text(lmx_text))
+        files = write_score_files(self.dirs.new(session_of(request)), score.musicxml, score.midi)
+        return str(files.musicxml), str(files.midi), report_markdown(score)
+
+    # -- the API ---------------------------------------------------------------------------------
+
+    def api_transcribe(self, data, pages=None, beams=1, constrained=True, progress=None, request=None):
+        """One page file, automatic boxes -> (MusicXML path, MIDI path, LMX text, summary dict)."""
+        beams, constrained = check_options(beams, constrained)
+        workspace = open_pages(data, pages)
+        score, _ = self.transcribe_systems(workspace, beams, constrained, progress)
+        files = write_score_files(self.dirs.new(session_of(request)), score.musicxml, score.midi)
+        lmx_text = "\n\n".join(system.lmx for system in workspace.systems)
+        return str(files.musicxml), str(files.midi), lmx_text, summary(workspace, score)
+
+
+def summary(workspace: Workspace, score: Score) -> dict:
+    counts = score.measures_per_system()
+    systems = []
+    for index, system in enumerate(workspace.systems):
+        known = system.confidence is not None and math.isfinite(system.confidence)  # JSON has no NaN
+        entry = {"page": system.page + 1, "box": system.box.as_dict(),
+                 "confidence": system.confidence if known else None,
+                 "probability": math.exp(system.confidence) if known else None}
+        if counts is not None:
+            entry["measures"] = counts[index]
+        systems.append(entry)
+    return {
+        "pages": len(workspace.pages),
+        "systems": systems,
+        "measures": len(score.validity),
+        "measures_not_filling": [r.number for r in score.bad_measures()],
+        "errors": [[{"severity": e.severity, "position": e.position, "message": e.message} for e in errors]
+                   for errors in score.errors],
+    }
+
+
+def page_choices(workspace: Workspace) -> list[str]:
+    return [str(number) for number in range(1, len(workspace.pages) + 1)]
+
+
+def require_pages(workspace) -> Workspace:
+    if workspace is None or not workspace.pages:
+        raise gr.Error("Upload a page first (or pick an example below).")
+    return workspace
+
+
+def require_systems(workspace) -> Workspace:
+    if workspace is None or not workspace.systems:
+        raise gr.Error("Transcribe first: there are no systems yet.")
+    return workspace
+
+
+def apply_edits(workspace: Workspace, texts) -> None:
+    """The visitor's LMX, one text per system in order (None: leave that system as it is)."""
+    texts = list(texts or [])
+    if len(texts) > len(workspace.systems):
+        raise gr.Error("There are more texts than systems; transcribe again.")
+    for number, (system, text) in enumerate(zip(workspace.systems, texts), start=1):
+        if text is None:
+            continue
+        if len(str(text)) > MAX_LMX_CHARS:
+            raise gr.Error(f"The LMX of system {number} is {len(str(text)):,} characters; the limit is "
+                           f"{MAX_LMX_CHARS:,}.")
+        system.lmx = " ".join(str(text).split())
+
+
+def system_label(number: int, system: System) -> str:
+    return f"**System {number}** (page {system.page + 1}): {confidence_text(system.confidence)}"
+
+
+def _no_progress(*_args, **_kwargs):
+    pass

@@ -1,0 +1,44 @@
+"""The model folder the app uses, loaded once per process and shared by all requests."""
+import os
+import threading
+from pathlib import Path
+
+import gradio as gr
+
+from acai_hf.transcription import DEFAULT_CHECKPOINT
+
+MODEL_ENV = "ACAI_OMR_MODEL"
+
+
+def resolve_model_dir(model_dir=None) -> Path:
+    """--model, else $ACAI_OMR_MODEL, else the shipped checkpoints/acai-omr-small."""
+    return Path(model_dir or os.environ.get(MODEL_ENV) or DEFAULT_CHECKPOINT)
+
+
+class ModelHolder:
+    def __init__(self, model_dir=None):
+        self.model_dir = resolve_model_dir(model_dir)
+        self._lock = threading.Lock()
+        self._loaded = None
+
+    @property
+    def available(self) -> bool:
+        return (self.model_dir / "config.json").is_file()
+
+    def missing_message(self) -> str:
+        return (f"No model to transcribe with: the folder '{self.model_dir.name}' has no config.json. "
+                f"Start the app with --model PATH (or set {MODEL_ENV}) to a saved Acai OMR model.")
+
+    def get(self):
+        """(model, processor); the first call loads them, concurrent first calls wait for it."""
+        with self._lock:
+            if self._loaded is None:
+                if not self.available:
+                    raise gr.Error(self.missing_message())
+                from acai_hf.transcription import load
+
+                try:
+                    self._loaded = load(str(self.model_dir))
+                except Exception as error:  # a corrupt or incompatible folder: say so, keep serving
+                    raise gr.Error(f"The model in '{self.model_dir.name}' could not be loaded: {error}") from error
+            return self._loaded

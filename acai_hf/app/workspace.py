@@ -1,0 +1,108 @@
+"""What one visitor is working on: the pages (as we loaded them), their boxes, the transcribed systems.
+
+Kept in a gr.State on the server. From the annotator only the boxes and the quarter turns are taken;
+its image (which the client sends back) is never used: crops come from our own copy of the page.
+"""
+import logging
+from dataclasses import dataclass, field
+
+import gradio as gr
+from PIL import Image
+
+from acai_hf.page_input import PageInputError, load_pages
+from acai_hf.system_boxes import SystemBox, crop_system, from_annotator, orient, to_annotator, validate_boxes
+from acai_hf.system_detection import detect_systems
+
+MAX_SYSTEMS = 300  # per request: 30 pages of 10 systems
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Page:
+    image: Image.Image  # as loaded (EXIF orientation applied, RGB)
+    proposed: list[SystemBox]  # what detection found, to go back to
+    boxes: list[SystemBox]  # in the frame of the image turned `orientation` quarter turns clockwise
+    orientation: int = 0
+
+
+@dataclass
+class System:
+    page: int  # 0-based
+    box: SystemBox
+    crop: Image.Image
+    lmx: str = ""
+    confidence: float | None = None  # mean token log-prob of the model's output
+
+
+@dataclass
+class Workspace:
+    pages: list[Page]
+    current: int = 0
+    systems: list[System] = field(default_factory=list)
+
+
+def open_pages(data: bytes | None, pages: str | None = None) -> Workspace:
+    """Uploaded bytes -> pages with proposed boxes. Every problem is a gr.Error the visitor can act on."""
+    if not data:
+        raise gr.Error("Upload a page first: a photo or scan (PNG, JPEG, WebP) or a PDF.")
+    try:
+        images = load_pages(bytes(data), pages=pages)  # no file name: the content decides what it is
+    except PageInputError as error:
+        raise gr.Error(str(error)) from error
+    except Exception as error:  # a reader bug must still leave the visitor a message
+        logger.exception("reading an upload failed")
+        raise gr.Error("This file could not be read as an image or PDF; export it again as PNG, JPEG or PDF.") \
+            from error
+    return Workspace([Page(image, proposed, list(proposed)) for image, proposed in zip(images, propose(images))])
+
+
+def propose(images) -> list[list[SystemBox]]:
+    """Detected boxes per page; a page detection fails on gets none (the visitor draws them)."""
+    proposals = []
+    for number, image in enumerate(images, start=1):
+        try:
+            proposals.append(list(detect_systems(image)))
+        except Exception:
+            logger.exception("system detection failed on page %d", number)
+            gr.Warning(f"Systems could not be found automatically on page {number}: draw the boxes yourself.")
+            proposals.append([])
+    return proposals
+
+
+def annotator_value(workspace: Workspace, index: int | None = None) -> dict:
+    page = workspace.pages[workspace.current if index is None else index]
+    return {"image": page.image, "boxes": [to_annotator(box) for box in page.boxes],
+            "orientation": page.orientation}
+
+
+def store_annotator(workspace: Workspace, value: dict | None) -> None:
+    """Keep the current page's boxes as the visitor left them in the annotator."""
+    if not value:
+        return
+    page = workspace.pages[workspace.current]
+    page.orientation = int(value.get("orientation") or 0) % 4
+    try:
+        page.boxes = [from_annotator(box) for box in value.get("boxes") or []]
+    except (KeyError, TypeError, ValueError) as error:
+        raise gr.Error("The boxes sent by the page are malformed; reload the page and try again.") from error
+
+
+def system_crops(workspace: Workspace) -> tuple[list[System], list[str]]:
+    """The systems of every page in reading order, cropped upright, and messages about unusable boxes."""
+    systems, messages = [], []
+    for number, page in enumerate(workspace.pages, start=1):
+        image = orient(page.image, page.orientation)
+        valid, problems = validate_boxes(page.boxes, image.size)
+        prefix = f"Page {number}: " if len(workspace.pages) > 1 else ""
+        messages += [prefix + problem for problem in problems]
+        systems += [System(number - 1, box, crop_system(image, box)) for box in valid]
+    if not systems:
+        detail = (" " + " ".join(messages)) if messages else ""
+        raise gr.Error("No system boxes to transcribe: draw a box around each system (both staves)." + detail)
+    if len(systems) > MAX_SYSTEMS:
+        raise gr.Error(f"That is {len(systems)} systems; at most {MAX_SYSTEMS} are transcribed at a time.")
+    return systems, messages
+
+
+__all__ = ["Page", "System", "Workspace", "open_pages", "propose", "annotator_value", "store_annotator",
+           "system_crops", "MAX_SYSTEMS"]

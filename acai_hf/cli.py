@@ -1,0 +1,259 @@
+"""Command line for batch work: python -m acai_hf transcribe PAGE_OR_PDF... -o OUT_DIR
+
+Every input (an image, a PDF, or a folder of them) becomes OUT_DIR/<name>.musicxml, .mid and .lmx
+(the LMX of one system per paragraph): its pages are loaded as the app loads them, systems are boxed by
+`detect_systems`, cropped, and transcribed in batches. A bad input is reported and skipped; the exit
+status is 1 when any input failed, 2 when nothing could start (no model, bad options).
+
+Under `accelerate launch -m acai_hf transcribe ...` each process takes its share of the inputs (and
+its own GPU). Output names are fixed before the inputs are shared out, so they never collide.
+"""
+import argparse
+import os
+import re
+import sys
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+INPUT_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".pdf"}
+MODEL_ENV = "ACAI_OMR_MODEL"  # the model folder when --model is not given
+MAX_STEM = 100
+WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
+
+
+class CliError(Exception):
+    """Nothing can start: say why and exit with status 2."""
+
+
+@dataclass
+class Job:
+    path: Path
+    name: str  # the safe stem of the outputs
+
+
+@dataclass
+class Outcome:
+    job: Job
+    error: str | None = None
+    systems: int = 0
+    measures: int = 0
+    files: list = field(default_factory=list)
+
+
+def safe_stem(filename: str) -> str:
+    """A file name stem that is safe on every file system and in a shell: ASCII letters, digits,
+    '.', '_' and '-', not starting with '.' or '-', at most MAX_STEM characters."""
+    stem = Path(filename.replace("\\", "/")).stem if filename else ""
+    stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode("ascii")
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem)
+    stem = re.sub(r"_+", "_", stem).strip("._-")[:MAX_STEM].rstrip("._-")
+    if not stem:
+        stem = "score"
+    if stem.lower().split(".")[0] in WINDOWS_RESERVED:
+        stem = f"score_{stem}"
+    return stem
+
+
+def plan_jobs(paths) -> list[Job]:
+    """Inputs in order (a folder gives its images and PDFs, sorted), each with a unique safe name."""
+    files = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            files += sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in INPUT_SUFFIXES)
+        else:
+            files.append(path)
+    jobs, taken = [], set()
+    for path in files:
+        base = safe_stem(path.name)
+        name, number = base, 1
+        while name.lower() in taken:
+            number += 1
+            name = f"{base}-{number}"
+        taken.add(name.lower())
+        jobs.append(Job(path, name))
+    return jobs
+
+
+def resolve_model(model: str | None) -> str:
+    from .transcription import DEFAULT_CHECKPOINT
+
+    chosen = model or os.environ.get(MODEL_ENV) or None
+    if chosen is None:
+        if not (DEFAULT_CHECKPOINT / "config.json").exists():
+            raise CliError(
+                f"No model to transcribe with: the default model {DEFAULT_CHECKPOINT} does not exist yet. "
+                f"Pass --model DIR (a folder saved by save_pretrained, with config.json) or set {MODEL_ENV}."
+            )
+        return str(DEFAULT_CHECKPOINT)
+    path = Path(chosen).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").exists():
+            raise CliError(f"--model {chosen}: the folder has no config.json; give a folder saved by save_pretrained.")
+        return str(path)
+    looks_like_hub_id = chosen.count("/") == 1 and not chosen.startswith((".", "/", "~"))
+    if not looks_like_hub_id:
+        raise CliError(f"--model {chosen}: no such folder.")
+    return chosen
+
+
+def load_model(model: str, device):
+    from .transcription import load
+
+    try:
+        model, processor = load(model)
+    except (OSError, ValueError) as error:
+        raise CliError(f"--model {model}: cannot load the model ({error}).") from error
+    return model.to(device), processor
+
+
+class _InputsToDevice:
+    """The model, with `generate` moving its tensor arguments to the model's device first (the shared
+    `generate_lmx` builds its batches on the CPU)."""
+
+    def __init__(self, model):
+        self._model = model
+
+    def generate(self, **kwargs):
+        import torch
+
+        device = next(self._model.parameters()).device
+        moved = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()}
+        return self._model.generate(**moved)
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+
+def generate(model, processor, images, *, num_beams=1, constrained=True, batch_size=8, progress=None,
+             **generate_kwargs):
+    """LMX and confidence per image, in order: the app's `generate_lmx`, on the model's device,
+    advancing the `progress` bar by each batch's systems."""
+    from .transcription import generate_lmx
+
+    reported = 0
+
+    def advance(done, total):
+        nonlocal reported
+        if progress is not None:
+            progress.update(done - reported)
+        reported = done
+
+    return generate_lmx(_InputsToDevice(model), processor, images, num_beams=num_beams, constrained=constrained,
+                        batch_size=batch_size, progress=advance, **generate_kwargs)
+
+
+def page_crops(job: Job, pages: str | None):
+    """The system images of every page of the input, in reading order."""
+    from .page_input import PageInputError, load_pages_from_path
+    from .system_boxes import crop_system
+    from .system_detection import detect_systems
+
+    crops = []
+    images = load_pages_from_path(job.path, pages)
+    for image in images:
+        crops += [crop_system(image, box).convert("L") for box in detect_systems(image)]
+    if not crops:
+        pages_word = "page" if len(images) == 1 else f"{len(images)} pages"
+        raise PageInputError(f"No music systems found on the {pages_word}: staff lines must be visible and level.")
+    return crops
+
+
+def write_atomically(path: Path, data: bytes):
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
+
+
+def transcribe_job(job: Job, out: Path, model, processor, args, progress) -> Outcome:
+    from .music import join_systems_with_errors, to_midi
+    from .page_input import PageInputError
+
+    outcome = Outcome(job)
+    try:
+        crops = page_crops(job, args.pages)
+    except PageInputError as error:
+        outcome.error = str(error)
+        return outcome
+    progress.total = (progress.total or 0) + len(crops)
+    progress.refresh()
+    kwargs = {"max_new_tokens": args.max_new_tokens} if args.max_new_tokens else {}
+    systems, _ = generate(model, processor, crops, num_beams=args.beams, constrained=args.constrained,
+                          batch_size=args.batch_size, progress=progress, **kwargs)
+    joined = join_systems_with_errors(systems)
+    files = {
+        out / f"{job.name}.lmx": ("\n\n".join(systems) + "\n").encode("utf-8"),
+        out / f"{job.name}.musicxml": joined.musicxml.encode("utf-8"),
+        out / f"{job.name}.mid": to_midi(joined.musicxml),
+    }
+    for path, data in files.items():
+        write_atomically(path, data)
+    outcome.systems = len(systems)
+    outcome.measures = sum(system.split().count("measure") for system in systems)
+    outcome.files = list(files)
+    return outcome
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m acai_hf",
+                                     description="Acai OMR: sheet music to MusicXML and MIDI.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser(
+        "transcribe", help="pages (images, PDFs, folders) -> MusicXML, MIDI and LMX per input",
+        description=__doc__.split("\n\n")[1],
+    )
+    run.add_argument("inputs", nargs="+", help="image or PDF files, or folders of them")
+    run.add_argument("-o", "--out", type=Path, required=True, help="output folder (made if missing)")
+    run.add_argument("--model", help=f"model folder (default: ${MODEL_ENV}, else the shipped checkpoint)")
+    run.add_argument("--pages", help="PDF pages to read, e.g. 1-3,5 (default: all, at most 30)")
+    run.add_argument("--beams", type=int, default=1, help="beam search width (1: greedy)")
+    run.add_argument("--constrained", action=argparse.BooleanOptionalAction, default=True,
+                     help="decode only token sequences the LMX grammar allows (default: on)")
+    run.add_argument("--batch-size", type=int, default=8, help="systems per batch")
+    run.add_argument("--max-new-tokens", type=int, default=None, help="cap on tokens per system")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.beams < 1 or args.batch_size < 1:
+        print("error: --beams and --batch-size must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        return run_transcribe(args)
+    except CliError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def run_transcribe(args) -> int:
+    from accelerate import PartialState
+    from tqdm.auto import tqdm
+
+    jobs = plan_jobs(args.inputs)
+    if not jobs:
+        raise CliError("no inputs: the folders given hold no images or PDFs")
+    model_name = resolve_model(args.model)
+    state = PartialState()
+    model, processor = load_model(model_name, state.device)
+    args.out.mkdir(parents=True, exist_ok=True)
+    outcomes = []
+    with state.split_between_processes(jobs) as mine:
+        desc = "systems" if state.num_processes == 1 else f"systems (process {state.process_index})"
+        with tqdm(total=0, unit="system", desc=desc, position=state.process_index, dynamic_ncols=True) as progress:
+            for job in mine:
+                progress.set_postfix_str(job.path.name[:40])
+                try:
+                    outcomes.append(transcribe_job(job, args.out, model, processor, args, progress))
+                except Exception as error:  # noqa: BLE001  one bad input must not stop the others
+                    outcomes.append(Outcome(job, error=f"transcription failed ({type(error).__name__}: {error})"))
+    failed = [o for o in outcomes if o.error]
+    for outcome in outcomes:
+        if outcome.error:
+            print(f"error: {outcome.job.path}: {outcome.error}", file=sys.stderr)
+        else:
+            print(f"{outcome.job.path} -> {args.out / outcome.job.name}.musicxml "
+                  f"({outcome.systems} systems, {outcome.measures} measures)")
+    if failed:
+        print(f"{len(failed)} of {len(outcomes)} inputs failed.", file=sys.stderr)
+    return 1 if failed else 0

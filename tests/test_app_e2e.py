@@ -1,0 +1,104 @@
+"""The app served in-process and called over HTTP with gradio_client, as an API user calls it."""
+import json
+import shutil
+import socket
+from pathlib import Path
+
+import music21
+import pytest
+from gradio_client import Client, handle_file
+
+from acai_hf.app import build_demo, launch_options
+from acai_hf.transcription import DEFAULT_CHECKPOINT
+from tests.tiny_omr_model import tiny_model_dir  # noqa: F401  (a fixture)
+
+EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.png"))
+SHIPPED = (DEFAULT_CHECKPOINT / "config.json").is_file()
+
+pytestmark = [pytest.mark.usefixtures("one_torch_thread"),
+              pytest.mark.skipif(not EXAMPLES, reason="no example pages in examples/ yet")]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def serve(model_dir):
+    demo = build_demo(model_dir)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                **launch_options())
+    return demo, Client(f"http://127.0.0.1:{port}/", verbose=False, download_files=True)
+
+
+def sidecar(example: Path) -> dict:
+    return json.loads(example.with_suffix(".json").read_text(encoding="utf-8"))
+
+
+def count_measures(path) -> int:
+    """Measures music21 reads (one part per staff of our piano part; none for a score of empty measures)."""
+    parts = music21.converter.parse(path).parts
+    return max((len(part.getElementsByClass("Measure")) for part in parts), default=0)
+
+
+@pytest.fixture(scope="module")
+def tiny_app(tiny_model_dir):
+    demo, client = serve(tiny_model_dir)
+    yield demo, client
+    client.close()
+    demo.close()
+
+
+def test_transcribe_endpoint_returns_a_score_music21_reads(tiny_app, tmp_path):
+    demo, client = tiny_app
+    example = EXAMPLES[0]
+    # a client file name that would be dangerous if the server used it for anything on disk
+    hostile = tmp_path / "..%2f..%2fetc%2fpasswd;rm -rf.png"
+    shutil.copyfile(example, hostile)
+    musicxml, midi, lmx, summary = client.predict(
+        page_file=handle_file(str(hostile)), pages="", beam_width=1, constrained=False, api_name="/transcribe")
+    assert count_measures(musicxml) in (0, summary["measures"])  # random weights: maybe empty measures
+    assert Path(midi).read_bytes().startswith(b"MThd")
+    assert Path(musicxml).name == "score.musicxml" and Path(midi).name == "score.mid"
+    # every system of the example was found, and each has its LMX paragraph
+    expected_systems = len(sidecar(example)["systems"])
+    assert len(summary["systems"]) == expected_systems
+    assert len(lmx.split("\n\n")) == expected_systems
+    assert all(system["page"] == 1 and system["probability"] <= 1 for system in summary["systems"])
+    written = [path.name for path in demo.omr.dirs.root.rglob("*") if path.is_file()]
+    assert set(written) <= {"score.musicxml", "score.mxl", "score.mid", "score.wav"}
+
+
+def test_api_errors_reach_the_client_as_messages(tiny_app, tmp_path):
+    _, client = tiny_app
+    not_a_page = tmp_path / "notes.png"
+    not_a_page.write_bytes(b"this is text, not a picture")
+    with pytest.raises(Exception, match="not an image or PDF"):
+        client.predict(handle_file(str(not_a_page)), "", 1, False, api_name="/transcribe")
+    with pytest.raises(Exception, match="Beam width"):
+        client.predict(handle_file(str(EXAMPLES[0])), "", 99, False, api_name="/transcribe")
+
+
+def test_convert_lmx_endpoint(tiny_app, gold_systems):
+    _, client = tiny_app
+    gold = gold_systems[0][1]
+    musicxml, midi, report = client.predict(gold, api_name="/convert_lmx")
+    assert count_measures(musicxml) == gold.split().count("measure")
+    assert report.startswith("**1 system(s)")
+
+
+@pytest.mark.skipif(not SHIPPED, reason="the trained model is not in checkpoints/acai-omr-small yet")
+def test_shipped_model_gives_the_expected_measures_for_the_boxes():
+    example = EXAMPLES[0]  # one page keeps the test near a minute on one CPU thread
+    demo, client = serve(DEFAULT_CHECKPOINT)
+    try:
+        # the endpoint's defaults: all pages, greedy, grammar-constrained
+        musicxml, _, _, summary = client.predict(handle_file(str(example)), api_name="/transcribe")
+    finally:
+        client.close()
+        demo.close()
+    truth = sidecar(example)["systems"]
+    assert len(summary["systems"]) == len(truth)
+    assert count_measures(musicxml) == sum(system["n_measures"] for system in truth)
