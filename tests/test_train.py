@@ -274,3 +274,17 @@ def test_push_to_hub_is_intercepted(dataset_dir, tmp_path, monkeypatch):
         assert any(n.startswith(name.split(".")[0]) for n in uploaded), (name, uploaded)
     card = (run / "best" / "README.md").read_text()
     assert "someone/acai-test" in card and "pipeline_tag: image-to-text" in card
+
+
+def test_dev_evaluation_measures_what_the_image_is_worth(dataset_dir, tmp_path, one_torch_thread):
+    """dev CE with each system's own image beside the CE with its neighbour's: the sign that a model reads
+    the image at all (a run that learned only the token history shows the two equal)."""
+    from training.run_log import read_csv
+
+    run = tmp_path / "run"
+    train_cli.main(tiny_args(dataset_dir, run, "--total-steps", "1", "--dev-limit", "4", "--decode-limit", "0",
+                             "--eval-batch-size", "4"))
+    rows = read_csv(run / "dev.csv")
+    assert rows and all(row["dev_ce_swapped_images"] not in (None, "") for row in rows)
+    # a fresh random model's logits do depend on the image, so the two CEs differ
+    assert float(rows[0]["dev_ce_swapped_images"]) != float(rows[0]["dev_ce"])

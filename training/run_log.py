@@ -82,6 +82,10 @@ def plot_curves(run_dir) -> Path | None:
     left.plot(steps, smooth, label=f"train CE (mean of {window})")
     if dev:
         left.plot([int(r["step"]) for r in dev], [float(r["dev_ce"]) for r in dev], "o-", label="dev CE (teacher-forced)")
+        swapped = [(int(r["step"]), float(r["dev_ce_swapped_images"])) for r in dev
+                   if r.get("dev_ce_swapped_images") not in (None, "")]
+        if swapped:
+            left.plot(*zip(*swapped), "x--", label="dev CE, another system's image")
         for name in ("dev_ser", "dev_tedn"):
             points = [(int(r["step"]), float(r[name])) for r in dev if r.get(name) not in (None, "")]
             if points:

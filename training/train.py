@@ -171,14 +171,21 @@ def evaluate_dev(model, processor, rows, collator, args, accelerator, decode_lim
     from training.evaluate import decode, score
 
     model.eval()
-    loss_sum = tokens = 0.0
+    loss_sum = swapped_sum = tokens = swapped_tokens = 0.0
     for start in range(0, len(rows), args.eval_batch_size):
         batch = {k: v.to(accelerator.device) for k, v in collator(rows[start: start + args.eval_batch_size]).items()}
+        count = int((batch["labels"] != -100).sum())
         with accelerator.autocast():
             out = model(pixel_values=batch["pixel_values"], pixel_mask=batch["pixel_mask"], labels=batch["labels"])
-        count = int((batch["labels"] != -100).sum())
-        loss_sum, tokens = loss_sum + float(out.loss) * count, tokens + count
+            loss_sum, tokens = loss_sum + float(out.loss) * count, tokens + count
+            if batch["labels"].shape[0] > 1:  # each system's labels against its neighbour's image
+                swapped = model(pixel_values=batch["pixel_values"].roll(1, 0), pixel_mask=batch["pixel_mask"].roll(1, 0),
+                                labels=batch["labels"])
+                swapped_sum, swapped_tokens = swapped_sum + float(swapped.loss) * count, swapped_tokens + count
     metrics = {"dev_ce": loss_sum / max(1, tokens)}
+    if swapped_tokens:
+        # how much the image helps: ~0 while the model reads nothing but the token history
+        metrics["dev_ce_swapped_images"] = swapped_sum / swapped_tokens
     decoded = rows[: args.decode_limit if decode_limit is None else decode_limit]
     if decoded:
         golds = [row["lmx"] for row in decoded]
