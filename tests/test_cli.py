@@ -11,6 +11,7 @@ import pytest
 from acai_hf import cli
 from acai_hf.page_input import load_pages_from_path
 from acai_hf.system_detection import detect_systems
+from tiny_omr_model import save_tiny_model
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "sonatina_photo.png"
@@ -18,19 +19,7 @@ EXAMPLE = REPO / "examples" / "sonatina_photo.png"
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    import torch
-
-    import acai_hf  # noqa: F401  (registers the Auto classes)
-    from acai_hf.image_processing_acai import AcaiImageProcessor
-    from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration
-    from acai_hf.processing_acai import AcaiOMRProcessor
-    from acai_hf.tokenization_acai import AcaiLMXTokenizer
-
-    folder = tmp_path_factory.mktemp("tiny-model")
-    torch.manual_seed(0)
-    AcaiOMRForConditionalGeneration.from_preset("tiny").save_pretrained(folder)
-    AcaiOMRProcessor(AcaiImageProcessor(target_height=32, max_patches=64), AcaiLMXTokenizer()).save_pretrained(folder)
-    return folder
+    return save_tiny_model(tmp_path_factory.mktemp("tiny-model"))
 
 
 def run(args, capsys):

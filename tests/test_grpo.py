@@ -8,11 +8,8 @@ from safetensors.torch import load_file
 
 import acai_hf  # noqa: F401  (registers the Auto classes)
 from acai_hf.generation_acai import lmx_transition_table
-from acai_hf.image_processing_acai import AcaiImageProcessor
 from acai_hf.metrics.tedn import tedn
 from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration
-from acai_hf.processing_acai import AcaiOMRProcessor
-from acai_hf.tokenization_acai import AcaiLMXTokenizer
 from conftest import VECTORS_PATH
 from synthetic_systems import gold_pairs, save_synthetic_dataset
 from training import grpo
@@ -22,6 +19,7 @@ from training.grpo_step import GRPOSettings, freeze_for_grpo, grpo_step
 from training.rewards import (length_penalty, note_f1_reward, repeat_penalty, tedn_reward, weighted_rewards,
                               wellformedness_reward)
 from training.rollouts import policy_logprobs, sample_rollouts
+from tiny_omr_model import tiny_processor
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -121,7 +119,7 @@ def tiny_model():
 
 @pytest.fixture(scope="module")
 def processor():
-    return AcaiOMRProcessor(AcaiImageProcessor(target_height=32, max_patches=64), AcaiLMXTokenizer())
+    return tiny_processor()
 
 
 def encoded(model, processor, group):

@@ -12,11 +12,10 @@ import torch
 import acai_hf  # noqa: F401  (registers the Auto classes)
 from acai_hf.configuration_acai import AcaiOMRConfig
 from acai_hf.generation_acai import LMXGrammarLogitsProcessor
-from acai_hf.image_processing_acai import AcaiImageProcessor
 from acai_hf.lmx import delinearize
 from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration, count_parameters
-from acai_hf.processing_acai import AcaiOMRProcessor
 from acai_hf.tokenization_acai import AcaiLMXTokenizer
+from tiny_omr_model import tiny_processor
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -36,7 +35,7 @@ def images(widths, height=32, seed=0):
 
 @pytest.fixture(scope="module")
 def processor():
-    return AcaiOMRProcessor(AcaiImageProcessor(target_height=32, max_patches=64), AcaiLMXTokenizer())
+    return tiny_processor()
 
 
 def test_special_ids_match_the_tokenizer():

@@ -7,7 +7,7 @@ from PIL import Image
 
 from acai_hf.image_processing_acai import AcaiImageProcessor, fit_size
 from acai_hf.processing_acai import AcaiOMRProcessor
-from acai_hf.tokenization_acai import AcaiLMXTokenizer
+from tiny_omr_model import tiny_processor
 
 
 @pytest.mark.parametrize("height,width", [(40, 150), (300, 2400), (10, 10), (1000, 120), (57, 913)])
@@ -59,7 +59,7 @@ def test_batch_is_padded_and_masked():
 
 @pytest.fixture(scope="module")
 def processor():
-    return AcaiOMRProcessor(AcaiImageProcessor(target_height=32, max_patches=64), AcaiLMXTokenizer())
+    return tiny_processor()
 
 
 def test_labels_and_prompts(processor):

@@ -4,10 +4,8 @@ import pytest
 import torch
 
 from acai_hf import transcription
-from acai_hf.image_processing_acai import AcaiImageProcessor
 from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration
-from acai_hf.processing_acai import AcaiOMRProcessor
-from acai_hf.tokenization_acai import AcaiLMXTokenizer
+from tiny_omr_model import tiny_processor
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -20,7 +18,7 @@ def model():
 
 @pytest.fixture(scope="module")
 def processor():
-    return AcaiOMRProcessor(AcaiImageProcessor(target_height=32, max_patches=64), AcaiLMXTokenizer())
+    return tiny_processor()
 
 
 def images(widths, seed=0):

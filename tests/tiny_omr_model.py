@@ -4,22 +4,27 @@ from pathlib import Path
 import pytest
 
 
+def tiny_processor():
+    """The processor every tiny-model test uses: 32 px high, at most 64 patches, our LMX tokenizer."""
+    from acai_hf.image_processing_acai import AcaiImageProcessor
+    from acai_hf.processing_acai import AcaiOMRProcessor
+    from acai_hf.tokenization_acai import AcaiLMXTokenizer
+
+    return AcaiOMRProcessor(AcaiImageProcessor(target_height=32, max_patches=64), AcaiLMXTokenizer())
+
+
 def save_tiny_model(folder: Path, seed: int = 0) -> Path:
     """The `tiny` preset with a small processor, saved like a real checkpoint (config, weights, processor)."""
     import torch
 
     import acai_hf  # noqa: F401  (registers the Auto classes)
-    from acai_hf.image_processing_acai import AcaiImageProcessor
     from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration
-    from acai_hf.processing_acai import AcaiOMRProcessor
-    from acai_hf.tokenization_acai import AcaiLMXTokenizer
 
     torch.manual_seed(seed)
     model = AcaiOMRForConditionalGeneration.from_preset("tiny").eval()
-    processor = AcaiOMRProcessor(AcaiImageProcessor(target_height=32, max_patches=64), AcaiLMXTokenizer())
     folder = Path(folder)
     model.save_pretrained(folder)
-    processor.save_pretrained(folder)
+    tiny_processor().save_pretrained(folder)
     return folder
 
 
