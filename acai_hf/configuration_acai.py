@@ -107,6 +107,15 @@ class AcaiOMRConfig(VisionEncoderDecoderConfig):
     # image (measured: dev CE identical with true and shuffled images after 200 steps). False only
     # for configs saved before it existed.
     transition_layer_norm: bool = False
+    # Subtract each image's mean (over its unpadded patches) from the transition's output, before the
+    # LayerNorm. Cross-attention then cannot pass on a constant vector: in runs without it the decoder
+    # used the image path as a learned bias, and training collapsed every image to that one vector
+    # (dev CE identical with true and swapped images; see training/README.md).
+    transition_center: bool = False
+    # Weight of the auxiliary bag-of-tokens loss (0: no head). A linear head on the mean of the encoder's
+    # output predicts how often each token occurs in the system, which asks the encoder for content
+    # from the first step, while the decoder still learns mostly from its own token history.
+    bag_loss_weight: float | int = 0.0
     pad_token_id: int | None = PAD_ID
     bos_token_id: int | None = BOS_ID
     eos_token_id: int | None = EOS_ID
@@ -131,8 +140,9 @@ class AcaiOMRConfig(VisionEncoderDecoderConfig):
 
 
 # `small`: the CPU model we train and ship. Shape chosen by speed on this 2-core AVX2 CPU
-# (bench/model_shapes.py, bench/inference.py): a conv stem (DESIGN's probe) for +30% training time,
-# a 4-layer decoder because decoding is bound by reading weights and cross-attention keys every step.
+# (bench/model_shapes.py, bench/inference.py): the plain linear patch stem (the conv stem cost +30%
+# training time and collapsed as fast, see training/README.md), a 4-layer decoder because decoding is
+# bound by reading weights and cross-attention keys every step.
 # Images: 160 px high (~6.5 px per staff space), at most 640 patches (10 x 64).
 # `base`: the original project's size. `tiny`: for tests only.
 PRESETS = {
@@ -142,8 +152,7 @@ PRESETS = {
             "num_hidden_layers": 6,
             "num_attention_heads": 4,
             "intermediate_size": 1024,
-            "stem": "conv",
-            "stem_channels": [32, 64, 128, 256],
+            "stem": "linear",
             "hidden_dropout_prob": 0.05,
             "max_patches": 640,
         },
@@ -158,6 +167,8 @@ PRESETS = {
         "transition_intermediate_size": 1024,
         "transition_dropout": 0.05,
         "transition_layer_norm": True,
+        "transition_center": True,
+        "bag_loss_weight": 1.0,
     },
     "base": {
         "encoder": {
@@ -180,6 +191,7 @@ PRESETS = {
         "transition_intermediate_size": 4096,
         "transition_dropout": 0.05,
         "transition_layer_norm": True,
+        "transition_center": True,
     },
     "tiny": {
         "encoder": {
@@ -201,6 +213,7 @@ PRESETS = {
         "transition_intermediate_size": 64,
         "transition_dropout": 0.0,
         "transition_layer_norm": True,
+        "transition_center": True,
     },
 }
 

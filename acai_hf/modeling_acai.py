@@ -5,6 +5,7 @@ The parts live in their own files: `modeling_acai_encoder.py` (ViT, 2-D position
 `modeling_acai_layers.py` (shared blocks). This module joins them into the encoder-decoder model and
 re-exports their public names, so `from acai_hf.modeling_acai import ...` keeps working.
 """
+import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel, VisionEncoderDecoderModel
@@ -47,9 +48,22 @@ class AcaiTransition(nn.Module):
         else:
             self.mlp = nn.Sequential(nn.Linear(enc, dec), dropout)
         self.norm = nn.LayerNorm(dec) if config.transition_layer_norm else nn.Identity()
+        self.center = config.transition_center
 
-    def forward(self, x):
-        return self.norm(self.mlp(x))
+    def forward(self, x, mask=None):
+        """x: (B, N, enc) encoder states; mask: (B, N) patch mask (1 = image), used for the centring mean."""
+        x = self.mlp(x)
+        if self.center:
+            x = x - masked_mean(x, mask)[:, None]
+        return self.norm(x)
+
+
+def masked_mean(x, mask=None):
+    """(B, N, D), (B, N) -> (B, D): the mean over the unmasked positions."""
+    if mask is None:
+        return x.mean(1)
+    weights = mask.to(x.dtype)[..., None]
+    return (x * weights).sum(1) / weights.sum(1).clamp(min=1)
 
 
 class AcaiOMRForConditionalGeneration(VisionEncoderDecoderModel):
@@ -71,6 +85,10 @@ class AcaiOMRForConditionalGeneration(VisionEncoderDecoderModel):
         self.encoder.config = self.config.encoder
         self.decoder.config = self.config.decoder
         self.transition = AcaiTransition(config)
+        # training-only auxiliary head (see AcaiOMRConfig.bag_loss_weight); inference never calls it
+        self.bag_head = None
+        if config.bag_loss_weight:
+            self.bag_head = nn.Linear(config.encoder.hidden_size, config.decoder.vocab_size)
         self.post_init()
         self.generation_config.max_length = config.decoder.max_position_embeddings
         self.generation_config.decoder_start_token_id = config.decoder_start_token_id
@@ -111,10 +129,23 @@ class AcaiOMRForConditionalGeneration(VisionEncoderDecoderModel):
         inputs["past_key_values"] = past_key_values
         return inputs
 
-    def encode(self, pixel_values, pixel_mask=None):
-        """-> (decoder-width encoder states, patch mask): what the decoder's cross-attention reads."""
+    def encode(self, pixel_values, pixel_mask=None, with_encoder_output=False):
+        """-> (decoder-width encoder states, patch mask): what the decoder's cross-attention reads;
+        plus the encoder's own last hidden state (what the bag-of-tokens head reads) if asked."""
         out = self.encoder(pixel_values=pixel_values, pixel_mask=pixel_mask)
-        return self.transition(out.last_hidden_state), out.attention_mask
+        states = self.transition(out.last_hidden_state, out.attention_mask)
+        if with_encoder_output:
+            return states, out.attention_mask, out.last_hidden_state
+        return states, out.attention_mask
+
+    def bag_of_tokens_loss(self, encoder_last_state, encoder_mask, labels):
+        """Cross-entropy between the token frequencies of each system's labels and a prediction from the
+        mean of its (unpadded) encoder output."""
+        log_probs = F.log_softmax(self.bag_head(masked_mean(encoder_last_state, encoder_mask)).float(), dim=-1)
+        valid = labels != -100
+        counts = torch.zeros_like(log_probs).scatter_add_(1, labels.clamp(min=0), valid.to(log_probs.dtype))
+        frequencies = counts / counts.sum(1, keepdim=True).clamp(min=1)
+        return -(frequencies * log_probs).sum(1).mean()
 
     def forward(
         self,
@@ -150,7 +181,7 @@ class AcaiOMRForConditionalGeneration(VisionEncoderDecoderModel):
             encoder_mask = patch_mask(pixel_mask, self.config.encoder.patch_size).flatten(1).long()
         encoder_states = getattr(encoder_outputs, "projected_state", None)
         if encoder_states is None:
-            encoder_states = self.transition(encoder_outputs.last_hidden_state)
+            encoder_states = self.transition(encoder_outputs.last_hidden_state, encoder_mask)
             if not self.training and isinstance(encoder_outputs, AcaiEncoderOutput):
                 encoder_outputs.projected_state = encoder_states
 
@@ -172,6 +203,9 @@ class AcaiOMRForConditionalGeneration(VisionEncoderDecoderModel):
         if labels is not None:
             logits = decoder_outputs.logits
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
+            if self.training and self.bag_head is not None:
+                bag = self.bag_of_tokens_loss(encoder_outputs.last_hidden_state, encoder_mask, labels)
+                loss = loss + self.config.bag_loss_weight * bag
         return Seq2SeqLMOutput(
             loss=loss,
             logits=decoder_outputs.logits,

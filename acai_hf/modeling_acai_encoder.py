@@ -134,6 +134,16 @@ class AcaiEncoderModel(AcaiPreTrainedModel):
     def get_input_embeddings(self):
         return self.embeddings.projection
 
+    def _init_weights(self, module):
+        super()._init_weights(module)
+        if module is self.embeddings.projection and self.config.stem == "linear":
+            # Ink covers about a sixteenth of a system's pixels: this std gives a patch's content the
+            # scale of its sin-cos position. At the default 0.02 the positions were ~12x larger and
+            # training could easily squash the content away.
+            fan_in = module.in_channels * module.kernel_size[0] * module.kernel_size[1]
+            nn.init.normal_(module.weight, std=(16 / fan_in) ** 0.5 * 0.7)
+            nn.init.zeros_(module.bias)
+
     def embed(self, pixel_values, pixel_mask=None):
         """-> patch vectors with positions (B, N, D), patch mask (B, N) and the grid (h, w)."""
         if pixel_mask is None:

@@ -58,11 +58,12 @@ def test_presets_sizes():
 
 
 def test_config_round_trip(tmp_path):
-    config = AcaiOMRConfig.from_preset("small", decoder={"num_hidden_layers": 3})
+    config = AcaiOMRConfig.from_preset("small", decoder={"num_hidden_layers": 3}, encoder=CONV_STEM,
+                                       bag_loss_weight=0.5)
     config.save_pretrained(tmp_path)
     loaded = AcaiOMRConfig.from_pretrained(tmp_path)
     assert loaded.to_dict() == config.to_dict()
-    assert loaded.decoder.num_hidden_layers == 3 and loaded.encoder.stem == "conv"
+    assert loaded.decoder.num_hidden_layers == 3 and loaded.encoder.stem == "conv" and loaded.bag_loss_weight == 0.5
 
 
 def test_loss_ignores_padding_labels(processor):
