@@ -45,6 +45,10 @@ class AcaiDecoderLayer(GradientCheckpointingLayer):
         self.norm3 = nn.LayerNorm(dim, eps=config.layer_norm_eps)
         self.mlp = AcaiMLP(dim, config.intermediate_size, config.hidden_act, config.dropout)
         self.dropout = nn.Dropout(config.dropout)
+        # Training can ask for the cross-attention probabilities (B, heads, T, N), e.g. for an
+        # attention-guiding loss; the explicit softmax costs more than the fused kernel, so it is opt-in.
+        self.record_cross_attention = False
+        self.cross_attention_probs = None
 
     def cross_keys_values(self, encoder_hidden_states, cache=None):
         """Cross-attention keys/values (B, H, N, d): computed from the encoder states on a sequence's
@@ -70,7 +74,15 @@ class AcaiDecoderLayer(GradientCheckpointingLayer):
 
         query = split_heads(self.cross_q(self.norm2(hidden_states)), self.heads)
         key, value = self.cross_keys_values(encoder_hidden_states, cache)
-        update = self.cross_out(attend(query, key, value, cross_mask, dropout))
+        if self.record_cross_attention:
+            scores = query @ key.transpose(-1, -2) * query.shape[-1] ** -0.5
+            if cross_mask is not None:
+                scores = scores.masked_fill(~cross_mask, torch.finfo(scores.dtype).min)
+            self.cross_attention_probs = scores.softmax(-1)
+            attended = F.dropout(self.cross_attention_probs, dropout, training) @ value
+            update = self.cross_out(attended.transpose(1, 2).flatten(2))
+        else:
+            update = self.cross_out(attend(query, key, value, cross_mask, dropout))
         hidden_states = hidden_states + (self.dropout(update) if training else update)
         return hidden_states + self.mlp(self.norm3(hidden_states))
 

@@ -21,6 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 from transformers.models.vision_encoder_decoder.modeling_vision_encoder_decoder import shift_tokens_right
 
+from training.guided_attention import guided_attention_loss, key_positions
+
 
 def teacher_forcing_prob(progress: float, start: float = 0.0, floor: float = 0.0) -> float:
     """1 until `start`, then linear down to `floor` at the end. DESIGN's schedule is start=0, floor=0;
@@ -84,11 +86,24 @@ class ScheduledSampling(nn.Module):
     this wrapper that accelerate prepares (DDP must see the whole computation in one forward).
     `group_size`: sequences per decoder pass (0: the whole batch in one padded pass)."""
 
-    def __init__(self, model, detach_first_pass: bool = False, group_size: int = 0):
+    def __init__(self, model, detach_first_pass: bool = False, group_size: int = 0, guided_weight: float = 0.0,
+                 guided_heads: int | None = None, measure_id: int | None = None):
         super().__init__()
         self.model = model
         self.detach_first_pass = detach_first_pass
         self.group_size = group_size
+        # training.guided_attention: weight, the heads per layer it steers (default half), the `measure` token
+        self.guided_weight = guided_weight
+        self.guided_heads = guided_heads or max(1, model.config.decoder.num_attention_heads // 2)
+        self.measure_id = measure_id
+        if guided_weight and measure_id is None:
+            raise ValueError("guided attention needs the id of the `measure` token")
+        self.parts = {}
+
+    def record_cross_attention(self, on: bool) -> None:
+        for layer in self.model.decoder.layers:
+            layer.record_cross_attention = on
+            layer.cross_attention_probs = None
 
     def decode(self, inputs_embeds, encoder_states, encoder_mask):
         return self.model.decoder(
@@ -97,18 +112,30 @@ class ScheduledSampling(nn.Module):
         ).logits
 
     def forward(self, pixel_values, pixel_mask, labels, tf_prob: float = 1.0, tau: float = 1.0, hard: bool = False):
-        """-> (CE loss, pass-2 logits, detached and zero where padded). labels: (B, T), padded with -100."""
-        encoder_states, encoder_mask = self.model.encode(pixel_values, pixel_mask)
+        """-> (loss, pass-2 logits, detached and zero where padded). labels: (B, T), padded with -100.
+        The loss is the CE plus, when the model has a bag-of-tokens head, its weighted auxiliary loss;
+        `self.parts` keeps both (floats) for logging."""
+        encoder_states, encoder_mask, encoder_output = self.model.encode(pixel_values, pixel_mask,
+                                                                         with_encoder_output=True)
         noise = replace = None
         if tf_prob < 1.0:
             noise = gumbel_noise((*labels.shape, self.model.decoder.config.vocab_size), labels.device)
             replace = torch.rand(labels.shape, device=labels.device) >= tf_prob
             replace[:, 0] = False  # the start token is always given
+        guided = self.guided_weight > 0 and self.training
+        key_x = key_positions(encoder_mask, self.grid(pixel_values)) if guided else None
+        guided_sum, guided_count = 0.0, 0
         loss_sum, logits = 0.0, None
+        self.record_cross_attention(guided)
         for rows, length in length_groups(labels, self.group_size):
             group_labels, noise_part, replace_part = (_select(x, rows, length) for x in (labels, noise, replace))
             group_logits = self.two_pass(_select(encoder_states, rows), _select(encoder_mask, rows), group_labels,
                                          noise_part, replace_part, tau, hard)
+            if guided:
+                probs = [layer.cross_attention_probs for layer in self.model.decoder.layers]
+                share, judged = guided_attention_loss(probs, group_labels, _select(key_x, rows), self.measure_id,
+                                                      self.guided_heads)
+                guided_sum, guided_count = guided_sum + share * judged, guided_count + judged
             loss_sum = loss_sum + F.cross_entropy(group_logits.float().flatten(0, 1), group_labels.flatten(),
                                                   ignore_index=-100, reduction="sum")
             if rows is None:
@@ -117,7 +144,22 @@ class ScheduledSampling(nn.Module):
                 if logits is None:
                     logits = group_logits.new_zeros(*labels.shape, group_logits.shape[-1])
                 logits[rows, :length] = group_logits.detach()
-        return loss_sum / (labels != -100).sum().clamp(min=1), logits
+        self.record_cross_attention(False)
+        loss = loss_sum / (labels != -100).sum().clamp(min=1)
+        self.parts = {"ce": float(loss.detach())}
+        if guided:
+            share = guided_sum / max(1, guided_count)
+            self.parts["guided"] = float(share)
+            loss = loss + self.guided_weight * share
+        if getattr(self.model, "bag_head", None) is not None:
+            bag = self.model.bag_of_tokens_loss(encoder_output, encoder_mask, labels)
+            self.parts["bag"] = float(bag.detach())
+            loss = loss + self.model.config.bag_loss_weight * bag
+        return loss, logits
+
+    def grid(self, pixel_values) -> tuple[int, int]:
+        patch = self.model.config.encoder.patch_size
+        return pixel_values.shape[-2] // patch, pixel_values.shape[-1] // patch
 
     def two_pass(self, encoder_states, encoder_mask, labels, noise, replace, tau, hard):
         """Decoder logits for `labels`: teacher-forced when `replace` is None, else pass 2 of the mix."""

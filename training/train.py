@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     a("--tau-end", type=float, default=0.1)
     a("--hard-after", type=float, default=0.5, help="straight-through hard samples after this progress")
     a("--detach-first-pass", action="store_true", help="no gradient through pass 1 (faster)")
+    a("--guided-attention", type=float, default=0.0,
+      help="weight of the measure-band attention prior (training/guided_attention.py; 0: off)")
+    a("--guided-heads", type=int, default=None, help="cross-attention heads per layer it steers (default: half)")
     a("--decoder-group-size", type=int, default=4,
       help="sequences per decoder pass, grouped by label length (0: the whole padded batch; same loss)")
     # data
@@ -246,7 +249,9 @@ def main(argv=None):
     channels_last_stem(model)  # a layout only: faster convolutions (training/fast_path.py)
     groups = param_groups(model, args.lr, args.encoder_lr, args.layer_decay, args.weight_decay)
     optimizer = torch.optim.AdamW(groups, betas=(0.9, 0.95), foreach=True)
-    trainer = ScheduledSampling(model, detach_first_pass=args.detach_first_pass, group_size=args.decoder_group_size)
+    trainer = ScheduledSampling(model, detach_first_pass=args.detach_first_pass, group_size=args.decoder_group_size,
+                                guided_weight=args.guided_attention, guided_heads=args.guided_heads,
+                                measure_id=processor.tokenizer.convert_tokens_to_ids("measure"))
     trainer, optimizer = accelerator.prepare(trainer, optimizer)
     model = accelerator.unwrap_model(trainer).model
 
@@ -323,7 +328,7 @@ def main(argv=None):
         hard = straight_through(progress, args.hard_after)
         lr_factor = set_lr(optimizer, step, warmup_steps, total_steps, args.min_lr_ratio)
 
-        ce_sum, images, tokens = 0.0, 0, 0
+        ce_sum, bag_sum, guided_sum, images, tokens = 0.0, 0.0, 0.0, 0, 0
         for micro in range(args.grad_accum):
             epoch, position, batch = next(data)
             batch = {k: v.to(accelerator.device) for k, v in batch.items()}
@@ -331,7 +336,10 @@ def main(argv=None):
             with sync:
                 loss, _ = trainer(batch["pixel_values"], batch["pixel_mask"], batch["labels"], tf_prob, tau, hard)
                 accelerator.backward(loss / args.grad_accum)
-            ce_sum += float(loss.detach())
+            parts = accelerator.unwrap_model(trainer).parts
+            ce_sum += parts["ce"]
+            bag_sum += parts.get("bag", 0.0)
+            guided_sum += parts.get("guided", 0.0)
             images += batch["labels"].shape[0]
             tokens += int((batch["labels"] != -100).sum())
         grad_norm = float(accelerator.clip_grad_norm_(trainer.parameters(), args.clip)) if args.clip > 0 else None
@@ -347,6 +355,10 @@ def main(argv=None):
             "images_per_s": images * world / seconds, "tokens_per_s": tokens * world / seconds,
             "elapsed_s": elapsed_before + time.perf_counter() - started,
         }
+        if model.bag_head is not None:  # the auxiliary loss, unweighted
+            row["bag"] = bag_sum / args.grad_accum
+        if args.guided_attention:  # the share of steered attention outside its measure's band
+            row["guided"] = guided_sum / args.grad_accum
         if is_main:
             train_log.write(row)
             if board:
