@@ -1,8 +1,9 @@
 """The whole training pipeline on a tiny data set, through the real command-line entry points:
 MAE pretraining -> encoder export -> scheduled sampling from that export -> a run killed (SIGKILL,
-in a subprocess) and resumed, equal to an uninterrupted one -> GRPO -> evaluation."""
+in a subprocess) and resumed, equal to an uninterrupted one -> GRPO -> evaluation -> model card."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -17,7 +18,7 @@ from acai_hf.configuration_acai import AcaiOMRConfig
 from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration
 from conftest import VECTORS_PATH
 from synthetic_systems import save_synthetic_dataset
-from training import evaluate, grpo, pretrain_mae
+from training import evaluate, grpo, model_card, pretrain_mae
 from training import train as train_cli
 from training.checkpointing import latest_checkpoint
 
@@ -120,3 +121,19 @@ def test_mae_to_evaluation_chain(tmp_path):
     assert saved["systems"] == 2 and saved["split"] == "test" and saved["ser"] >= 0 and saved["systems_per_s"] > 0
     table = (out / "eval-test.md").read_text()
     assert all(f"| {key} |" in table for key in ("ser", "tedn", "delinearize_clean", "systems_per_s"))
+
+    # 6. the model card, from that model's clean and augmented evaluations and the run it came from
+    shipped = tmp_path / "shipped"
+    shutil.copytree(tuned_dir, shipped)
+    for extra in ([], ["--augment"]):
+        evaluate.main([str(shipped), "--dataset", data, "--split", "test", "--max-new-tokens", "24",
+                       "--threads", "1", *extra])
+    augmented = json.loads((shipped / "eval-test-augmented.json").read_text())
+    card = model_card.main([str(shipped), "--run", str(killed), "--out", str(tmp_path / "model_card.md")])
+    assert card == (tmp_path / "model_card.md").read_text() == (shipped / "README.md").read_text()
+    front = card.split("---")[1]
+    assert "library_name: transformers" in front and "pipeline_tag: image-to-text" in front
+    assert f"value: {saved['ser']:.4f}" in front and f"value: {augmented['ser']:.4f}" in front
+    assert f"{STEPS} optimizer steps of batch 2" in card and "| clean | " in card and "| camera-like" in card
+    assert "misses** the target" in card or "meets the target" in card
+    assert (shipped / "training_curves.png").is_file() == (killed / "curves.png").is_file()

@@ -3,7 +3,8 @@
     python -m training.evaluate MODEL --dataset D --split test [--limit N] [--num-beams K] [--augment]
 
 MODEL is a folder saved by training (a checkpoint, best/, final/) or a Hub id. Writes
-<out>/eval-<split>[-augmented].json and .md (out defaults to MODEL's folder when it is one). `decode` and
+<out>/eval-<split>[-augmented].json and .md, and every prediction beside its gold in
+eval-<split>[-augmented]-predictions.jsonl (out defaults to MODEL's folder when it is one). `decode` and
 `score` also serve the trainer's periodic dev evaluation.
 """
 import argparse
@@ -128,6 +129,9 @@ def main(argv=None) -> dict:
     name = f"eval-{args.split}" + ("-augmented" if args.augment else "")  # clean and augmented side by side
     title = f"{args.model} on {args.split}" + (" (camera-like augmentation)" if args.augment else "")
     (out / f"{name}.json").write_text(json.dumps(metrics, indent=1))
+    with open(out / f"{name}-predictions.jsonl", "w") as f:  # per system, for error analysis (training/model_card.py)
+        for index, (prediction, gold) in enumerate(zip(predictions, data["lmx"])):
+            f.write(json.dumps({"index": index, "prediction": prediction, "gold": gold}) + "\n")
     (out / f"{name}.md").write_text(markdown_table(metrics, title))
     print(markdown_table(metrics, title))
     return metrics
