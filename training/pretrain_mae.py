@@ -67,7 +67,14 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (1 is far faster when other jobs share the cores)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    checkpoint = latest_checkpoint(args.resume) if args.resume else None
+    if checkpoint is not None:  # the saved run's settings, except where this command line says otherwise
+        saved = json.loads((checkpoint / "trainer_state.json").read_text()).get("args", {})
+        known = {action.dest for action in parser._actions}
+        parser.set_defaults(**{k: v for k, v in saved.items() if k in known and k not in ("resume", "export")})
+        args = parser.parse_args(argv)
+    return args
 
 
 def build_processor(config: AcaiOMRConfig, max_patches: int | None = None) -> AcaiOMRProcessor:
