@@ -10,13 +10,13 @@ Every figure in the card is read from a file a repo command wrote:
 The training curve is copied into the model folder as training_curves.png, so it travels with the model.
 """
 import argparse
-import csv
 import json
 import platform
 import shutil
 from pathlib import Path
 
 from acai_hf.metrics.ser import corpus_ser
+from training.run_log import read_csv
 
 REPO = Path(__file__).resolve().parent.parent
 TARGETS = {"ser": 0.10, "tedn": 0.12, "ser_augmented": 0.20}  # issue #7
@@ -25,13 +25,6 @@ LENGTH_BUCKETS = ((0, 100), (100, 200), (200, 400), (400, 10**9))
 
 def read_json(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
-
-
-def read_rows(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def cpu_name() -> str:
@@ -116,8 +109,8 @@ def training_facts(run: Path | None) -> dict:
     if run is None:
         return {}
     args = read_json(run / "args.json") or {}
-    train = read_rows(run / "train.csv")
-    dev = read_rows(run / "dev.csv")
+    train = read_csv(run / "train.csv")
+    dev = read_csv(run / "dev.csv")
     facts = {"args": args, "steps": int(train[-1]["step"]) if train else 0,
              "hours": float(train[-1]["elapsed_s"]) / 3600 if train else 0.0, "dev": dev}
     facts["images"] = facts["steps"] * int(args.get("batch_size", 0)) * int(args.get("grad_accum", 1))

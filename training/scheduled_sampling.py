@@ -126,7 +126,8 @@ class ScheduledSampling(nn.Module):
         key_x = key_positions(encoder_mask, self.grid(pixel_values)) if guided else None
         guided_sum, guided_count = 0.0, 0
         loss_sum, logits = 0.0, None
-        self.record_cross_attention(guided)
+        if guided:
+            self.record_cross_attention(True)
         for rows, length in length_groups(labels, self.group_size):
             group_labels, noise_part, replace_part = (_select(x, rows, length) for x in (labels, noise, replace))
             group_logits = self.two_pass(_select(encoder_states, rows), _select(encoder_mask, rows), group_labels,
@@ -144,7 +145,8 @@ class ScheduledSampling(nn.Module):
                 if logits is None:
                     logits = group_logits.new_zeros(*labels.shape, group_logits.shape[-1])
                 logits[rows, :length] = group_logits.detach()
-        self.record_cross_attention(False)
+        if guided:
+            self.record_cross_attention(False)
         loss = loss_sum / (labels != -100).sum().clamp(min=1)
         self.parts = {"ce": float(loss.detach())}
         if guided:
