@@ -1,4 +1,6 @@
 """The measure-band attention prior (training/guided_attention.py) and the decoder's recorded attention."""
+import random
+
 import numpy as np
 import pytest
 import torch
@@ -7,11 +9,16 @@ from PIL import Image
 import acai_hf  # noqa: F401  (registers the Auto classes)
 from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration, patch_mask
 from tiny_omr_model import tiny_processor
-from training.guided_attention import guided_attention_loss, key_positions, measure_bands
+from training.collate import SystemCollator
+from training.data import render
+from training.data.sources.procedural import generate_piece
+from training.guided_attention import guided_attention_loss, key_positions, measure_bands, note_bands, stretch_fractions
+from training.measure_spans import measure_spans
 from training.scheduled_sampling import ScheduledSampling
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 MEASURE = 4
+BACKUP = 5
 
 
 def test_measure_bands_follow_the_measure_tokens():
@@ -89,3 +96,64 @@ def _guided_loss(trainer, inputs):
     loss, judged = guided_attention_loss(probs, inputs["labels"], key_x, MEASURE, heads=1)
     assert judged > 0
     return loss
+
+
+def test_barlines_split_engraved_systems_into_their_measures():
+    musicxml = generate_piece(5, difficulty=0.4, n_measures=8)
+    systems = render.render_piece(musicxml, render.Engraving(page_width=900), random.Random(0))
+    found = 0
+    for system in systems:
+        n = len(system.measures)
+        spans = measure_spans(system.image, n)
+        assert measure_spans(system.image, n + 1) is None  # a count the barlines do not give is refused
+        if spans is None:
+            continue
+        found += 1
+        assert spans.shape == (n, 2) and np.all(spans[:, 1] > spans[:, 0])
+        assert np.allclose(spans[1:, 0], spans[:-1, 1]) and 0 <= spans[0, 0] < 0.15 and 0.85 < spans[-1, 1] <= 1
+        if n > 1:  # engraved measures differ in width, but none is a sliver
+            assert np.all(np.diff(spans, axis=1) > 0.3 / n)
+    assert found >= len(systems) - 1, (found, len(systems))
+    blank = Image.new("L", (200, 60), 255)
+    assert measure_spans(blank, 1) is None
+
+
+def test_the_collator_marks_systems_whose_barlines_are_not_trusted():
+    musicxml = generate_piece(5, difficulty=0.4, n_measures=4)
+    system = render.render_piece(musicxml, render.Engraving(page_width=900), random.Random(0))[0]
+    rows = [{"image": system.image, "lmx": " ".join(["measure C4 quarter"] * len(system.measures))},
+            {"image": Image.new("L", (200, 60), 255), "lmx": "measure C4 quarter measure D4 quarter"}]
+    table = SystemCollator.spans(rows)
+    assert table.shape == (2, max(2, len(system.measures)), 2)
+    assert torch.isfinite(table[0, : len(system.measures)]).all() and torch.isnan(table[1]).all()
+
+
+def test_note_bands_place_each_voice_across_its_measure():
+    labels = torch.tensor([[MEASURE, 10, 11, BACKUP, 12, MEASURE, 13, 2, -100]])
+    # stretches: [measure 10 11] [backup 12] [measure 13 eos]
+    expected = torch.tensor([[0.5 / 3, 1.5 / 3, 2.5 / 3, 0.25, 0.75, 0.5 / 3, 1.5 / 3, 2.5 / 3]])
+    fractions = stretch_fractions(labels, (labels == MEASURE) | (labels == BACKUP))
+    assert torch.allclose(fractions[:, :8], expected)  # padding does not count towards a stretch's length
+    spans = torch.tensor([[[0.0, 0.6], [0.6, 1.0]]])
+    low, high, known = note_bands(labels, MEASURE, BACKUP, spans, columns=torch.tensor([10]))
+    centre = (low + high) / 2
+    assert torch.allclose(centre[0, :3], 0.6 * expected[0, :3]) and torch.allclose(centre[0, 6], torch.tensor(0.8))
+    assert torch.allclose(high - low, torch.tensor([[0.44] * 5 + [0.36] * 4]))  # 2 x (a fifth + a patch)
+    assert known[0, :8].all() and not known[0, 8]
+
+
+def test_found_spans_sharpen_the_prior_and_reach_one_measure_systems():
+    labels = torch.tensor([[MEASURE, 10, 11, 2], [MEASURE, 10, 11, 2]])
+    key_x = torch.tensor([[0.05, 0.25, 0.45, 0.65, 0.85, 0.95]]).expand(2, 6)
+    probs = torch.zeros(1, 2, 1, 4, 6)
+    probs[..., 0] = 1.0  # every token looks at the far left
+    probs = [probs[0]]
+    spans = torch.tensor([[[0.0, 1.0]], [[float("nan")] * 2]])
+    columns = torch.tensor([6, 6])
+    loss, judged = guided_attention_loss(probs, labels, key_x, MEASURE, heads=1, spans=spans, backup_id=BACKUP,
+                                         columns=columns)
+    assert judged == 4  # the one-measure system with found barlines; the other falls back and is skipped
+    # centres 1/8, 3/8, 5/8, 7/8, each +- (0.2 + 1/6): only the first two bands hold x = 0.05
+    assert loss == pytest.approx(0.5)
+    _, judged_plain = guided_attention_loss(probs, labels, key_x, MEASURE, heads=1)
+    assert judged_plain == 0

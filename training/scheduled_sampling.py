@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers.models.vision_encoder_decoder.modeling_vision_encoder_decoder import shift_tokens_right
 
-from training.guided_attention import guided_attention_loss, key_positions
+from training.guided_attention import guided_attention_loss, image_columns, key_positions
 
 
 def teacher_forcing_prob(progress: float, start: float = 0.0, floor: float = 0.0) -> float:
@@ -87,7 +87,7 @@ class ScheduledSampling(nn.Module):
     `group_size`: sequences per decoder pass (0: the whole batch in one padded pass)."""
 
     def __init__(self, model, detach_first_pass: bool = False, group_size: int = 0, guided_weight: float = 0.0,
-                 guided_heads: int | None = None, measure_id: int | None = None):
+                 guided_heads: int | None = None, measure_id: int | None = None, backup_id: int | None = None):
         super().__init__()
         self.model = model
         self.detach_first_pass = detach_first_pass
@@ -96,6 +96,7 @@ class ScheduledSampling(nn.Module):
         self.guided_weight = guided_weight
         self.guided_heads = guided_heads or max(1, model.config.decoder.num_attention_heads // 2)
         self.measure_id = measure_id
+        self.backup_id = backup_id  # with measure spans: splits a measure into its voices' stretches
         if guided_weight and measure_id is None:
             raise ValueError("guided attention needs the id of the `measure` token")
         self.parts = {}
@@ -111,10 +112,12 @@ class ScheduledSampling(nn.Module):
             encoder_attention_mask=encoder_mask, use_cache=False,
         ).logits
 
-    def forward(self, pixel_values, pixel_mask, labels, tf_prob: float = 1.0, tau: float = 1.0, hard: bool = False):
+    def forward(self, pixel_values, pixel_mask, labels, tf_prob: float = 1.0, tau: float = 1.0, hard: bool = False,
+                measure_spans=None):
         """-> (loss, pass-2 logits, detached and zero where padded). labels: (B, T), padded with -100.
-        The loss is the CE plus, when the model has a bag-of-tokens head, its weighted auxiliary loss;
-        `self.parts` keeps both (floats) for logging."""
+        The loss is the CE plus, when the model has a bag-of-tokens head, its weighted auxiliary loss,
+        and with guided attention its weighted prior (sharper where `measure_spans` are known, see
+        training.guided_attention); `self.parts` keeps each (floats) for logging."""
         encoder_states, encoder_mask, encoder_output = self.model.encode(pixel_values, pixel_mask,
                                                                          with_encoder_output=True)
         noise = replace = None
@@ -124,6 +127,9 @@ class ScheduledSampling(nn.Module):
             replace[:, 0] = False  # the start token is always given
         guided = self.guided_weight > 0 and self.training
         key_x = key_positions(encoder_mask, self.grid(pixel_values)) if guided else None
+        columns = image_columns(encoder_mask, self.grid(pixel_values)) if guided else None
+        if not guided:
+            measure_spans = None
         guided_sum, guided_count = 0.0, 0
         loss_sum, logits = 0.0, None
         if guided:
@@ -135,7 +141,8 @@ class ScheduledSampling(nn.Module):
             if guided:
                 probs = [layer.cross_attention_probs for layer in self.model.decoder.layers]
                 share, judged = guided_attention_loss(probs, group_labels, _select(key_x, rows), self.measure_id,
-                                                      self.guided_heads)
+                                                      self.guided_heads, spans=_select(measure_spans, rows),
+                                                      backup_id=self.backup_id, columns=_select(columns, rows))
                 guided_sum, guided_count = guided_sum + share * judged, guided_count + judged
             loss_sum = loss_sum + F.cross_entropy(group_logits.float().flatten(0, 1), group_labels.flatten(),
                                                   ignore_index=-100, reduction="sum")

@@ -82,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("--guided-attention", type=float, default=0.0,
       help="weight of the measure-band attention prior (training/guided_attention.py; 0: off)")
     a("--guided-heads", type=int, default=None, help="cross-attention heads per layer it steers (default: half)")
+    a("--note-bands", action="store_true",
+      help="guided attention from each system's barlines and each token's place in its voice, not equal measures")
     a("--decoder-group-size", type=int, default=4,
       help="sequences per decoder pass, grouped by label length (0: the whole padded batch; same loss)")
     # data
@@ -233,7 +235,8 @@ def main(argv=None):
 
         augment = CameraAugment(p=args.augment_p)
     max_labels = model.config.decoder.max_position_embeddings
-    collator = SystemCollator(processor, augment=augment, max_label_length=max_labels)
+    collator = SystemCollator(processor, augment=augment, max_label_length=max_labels,
+                              with_measure_spans=bool(args.guided_attention and args.note_bands))
     loader = DataLoader(SystemRows(train, args.seed), batch_sampler=sampler, collate_fn=collator,
                         num_workers=args.workers, persistent_workers=args.workers > 0,
                         generator=torch.Generator().manual_seed(args.seed))  # leaves the global RNG alone
@@ -251,7 +254,8 @@ def main(argv=None):
     optimizer = torch.optim.AdamW(groups, betas=(0.9, 0.95), foreach=True)
     trainer = ScheduledSampling(model, detach_first_pass=args.detach_first_pass, group_size=args.decoder_group_size,
                                 guided_weight=args.guided_attention, guided_heads=args.guided_heads,
-                                measure_id=processor.tokenizer.convert_tokens_to_ids("measure"))
+                                measure_id=processor.tokenizer.convert_tokens_to_ids("measure"),
+                                backup_id=processor.tokenizer.convert_tokens_to_ids("backup"))
     trainer, optimizer = accelerator.prepare(trainer, optimizer)
     model = accelerator.unwrap_model(trainer).model
 
@@ -334,7 +338,8 @@ def main(argv=None):
             batch = {k: v.to(accelerator.device) for k, v in batch.items()}
             sync = nullcontext() if micro == args.grad_accum - 1 else accelerator.no_sync(trainer)
             with sync:
-                loss, _ = trainer(batch["pixel_values"], batch["pixel_mask"], batch["labels"], tf_prob, tau, hard)
+                loss, _ = trainer(batch["pixel_values"], batch["pixel_mask"], batch["labels"], tf_prob, tau, hard,
+                                  measure_spans=batch.get("measure_spans"))
                 accelerator.backward(loss / args.grad_accum)
             parts = accelerator.unwrap_model(trainer).parts
             ce_sum += parts["ce"]
