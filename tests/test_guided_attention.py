@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from tiny_omr_model import tiny_processor
 
 import acai_hf  # noqa: F401  (registers the Auto classes)
 from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration, patch_mask
-from tiny_omr_model import tiny_processor
 from training.collate import SystemCollator
 from training.data import render
 from training.data.sources.procedural import generate_piece
