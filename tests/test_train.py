@@ -288,3 +288,6 @@ def test_dev_evaluation_measures_what_the_image_is_worth(dataset_dir, tmp_path, 
     assert rows and all(row["dev_ce_swapped_images"] not in (None, "") for row in rows)
     # a fresh random model's logits do depend on the image, so the two CEs differ
     assert float(rows[0]["dev_ce_swapped_images"]) != float(rows[0]["dev_ce"])
+    # the same on pitch tokens alone (the golds have pitches), the sharper sign of reading
+    pitch, pitch_swapped = float(rows[0]["dev_pitch_ce"]), float(rows[0]["dev_pitch_ce_swapped_images"])
+    assert pitch > 0 and pitch_swapped > 0 and pitch != pitch_swapped and pitch != float(rows[0]["dev_ce"])
