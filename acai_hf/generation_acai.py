@@ -61,6 +61,36 @@ class LMXGrammarLogitsProcessor(LogitsProcessor):
         return scores.masked_fill(~allowed, float("-inf"))
 
 
+# Engraved music is at most this dense: on 1,900 systems of our training data the LMX tokens per 16-px
+# patch column of the processed image had a median of 5.3, a 99.9th percentile of 20.5 and a maximum
+# of 23.1. A system's output is capped at LENGTH_CAP_BASE + TOKENS_PER_COLUMN x its columns, so that a
+# model that fails to stop spends seconds on a narrow system, not the full 1536 tokens.
+TOKENS_PER_COLUMN = 24
+LENGTH_CAP_BASE = 16
+
+
+def length_caps(pixel_mask: torch.Tensor, patch_size: int, tokens_per_column: float = TOKENS_PER_COLUMN) -> torch.Tensor:
+    """(B, H, W) pixel mask -> (B,) most new tokens each system's width can hold."""
+    columns = pixel_mask.bool().any(1).sum(1).float() / patch_size
+    return (LENGTH_CAP_BASE + tokens_per_column * columns.ceil()).long()
+
+
+class LengthCapLogitsProcessor(LogitsProcessor):
+    """Forces <eos> once a sequence has `caps[row]` new tokens (rows of beams share their system's cap)."""
+
+    def __init__(self, caps: torch.Tensor, eos_token_id: int, prompt_length: int = 1):
+        self.caps, self.eos_token_id, self.prompt_length = caps, eos_token_id, prompt_length
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        caps = self.caps.to(scores.device).repeat_interleave(input_ids.shape[0] // self.caps.shape[0])
+        over = input_ids.shape[1] - self.prompt_length >= caps
+        if over.any():
+            forced = torch.full_like(scores[0], float("-inf"))
+            forced[self.eos_token_id] = 0.0
+            scores = torch.where(over[:, None], forced, scores)
+        return scores
+
+
 def mean_token_logprob(model, generated, eos_token_id: int, pad_token_id: int) -> torch.Tensor:
     """Per sequence: the mean log-probability the model gave its tokens (the first <eos> included),
     before any logits processor, so constrained and free decoding are scored alike. Needs
@@ -77,4 +107,5 @@ def mean_token_logprob(model, generated, eos_token_id: int, pad_token_id: int) -
     return (scores * keep).sum(-1) / keep.sum(-1).clamp(min=1)
 
 
-__all__ = ["LMXGrammarLogitsProcessor", "lmx_transition_table", "mean_token_logprob"]
+__all__ = ["LMXGrammarLogitsProcessor", "LengthCapLogitsProcessor", "length_caps", "lmx_transition_table",
+           "mean_token_logprob"]

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import torch
 
+from .generation_acai import TOKENS_PER_COLUMN
+
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "acai-omr-small"
 
 
@@ -51,10 +53,11 @@ def default_processor(config):
 
 @torch.inference_mode()
 def generate_lmx(model, processor, images, num_beams=1, constrained=False, batch_size=4, progress=None,
-                 **generate_kwargs):
+                 tokens_per_column=TOKENS_PER_COLUMN, **generate_kwargs):
     """-> (LMX strings, confidences), in the order of `images`. `progress(done_systems, total_systems)`,
-    if given, is called after each batch."""
-    from .generation_acai import LMXGrammarLogitsProcessor, mean_token_logprob
+    if given, is called after each batch. Each system's output is capped by its width
+    (`tokens_per_column`, see acai_hf.generation_acai.length_caps; None: only the model's max length)."""
+    from .generation_acai import LengthCapLogitsProcessor, LMXGrammarLogitsProcessor, length_caps, mean_token_logprob
 
     tokenizer = processor.tokenizer
     inks = [processor.image_processor.resize_one(image) for image in images]
@@ -64,9 +67,13 @@ def generate_lmx(model, processor, images, num_beams=1, constrained=False, batch
     for start in range(0, len(order), batch_size):
         batch = order[start: start + batch_size]
         pixel_values, pixel_mask = _pad([inks[i] for i in batch])
+        caps = []
+        if tokens_per_column is not None:
+            patch = processor.image_processor.patch_size
+            caps = [LengthCapLogitsProcessor(length_caps(pixel_mask, patch, tokens_per_column), tokenizer.eos_token_id)]
         # confidence needs the raw logits (greedy, sampling) or the beam scores (beam search), not both
         out = model.generate(
-            pixel_values=pixel_values, pixel_mask=pixel_mask, num_beams=num_beams, logits_processor=processors,
+            pixel_values=pixel_values, pixel_mask=pixel_mask, num_beams=num_beams, logits_processor=processors + caps,
             output_scores=num_beams > 1, output_logits=num_beams == 1, return_dict_in_generate=True,
             **generate_kwargs,
         )

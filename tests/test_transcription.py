@@ -78,3 +78,29 @@ def test_confidence_is_the_mean_logprob_of_the_chosen_tokens(model, processor, n
     expected = torch.stack([logprobs[i, token] for i, token in enumerate(chosen)]).mean()
     assert confidence <= 0
     assert confidence == pytest.approx(float(expected), abs=1e-4)
+
+
+@pytest.mark.parametrize("num_beams", [1, 2])
+def test_each_systems_output_is_capped_by_its_width(model, processor, num_beams):
+    from acai_hf.generation_acai import LengthCapLogitsProcessor, length_caps
+
+    inks = [processor.image_processor.resize_one(image) for image in images([40, 200])]
+    pixel_values, pixel_mask = transcription._pad(inks)
+    caps = length_caps(pixel_mask, 16, tokens_per_column=1)
+    assert caps.tolist() == [16 + -(-ink.shape[1] // 16) for ink in inks] and caps[0] < caps[1]
+    eos = processor.tokenizer.eos_token_id
+
+    def new_tokens(processors):
+        out = model.generate(pixel_values=pixel_values, pixel_mask=pixel_mask, num_beams=num_beams, max_length=60,
+                             logits_processor=processors)
+        ends = [(row[1:] == eos).nonzero() for row in out]
+        return [int(end[0]) if len(end) else len(row) - 1 for end, row in zip(ends, out)]
+
+    free = new_tokens([])
+    capped = new_tokens([LengthCapLogitsProcessor(caps, eos)])
+    assert all(n <= cap for n, cap in zip(capped, caps.tolist()))
+    assert capped == [min(n, cap) for n, cap in zip(free, caps.tolist())] or num_beams > 1
+    assert any(n > cap for n, cap in zip(free, caps.tolist()))  # the random model does run on
+    # and through the one-call API: the narrow system's LMX stops at its cap
+    texts, _ = transcription.generate_lmx(model, processor, images([40]), tokens_per_column=1, max_length=60)
+    assert len(texts[0].split()) <= caps[0]
