@@ -12,6 +12,7 @@ The training curve is copied into the model folder as training_curves.png, so it
 import argparse
 import json
 import platform
+import re
 import shutil
 from pathlib import Path
 
@@ -105,15 +106,47 @@ def model_index(name: str, clean: dict | None, augmented: dict | None) -> str:
     ]) + "\n"
 
 
-def training_facts(run: Path | None) -> dict:
+def source_step(folder: Path) -> int | None:
+    """The training step a saved model folder holds (best/ or checkpoints/step-N)."""
+    for name in ("metrics.json", "trainer_state.json"):
+        data = read_json(folder / name)
+        if data and "step" in data:
+            return int(data["step"])
+    match = re.fullmatch(r"step-(\d+)", folder.name)
+    return int(match.group(1)) if match else None
+
+
+def lineage(run: Path, step: int | None = None) -> list[dict]:
+    """The runs the weights went through, first to last, following each run's `--init-from` back while
+    it names a folder of another training run: [{run, steps (up to the step passed on), hours, images}].
+    A start from anything else (e.g. an MAE export) is the first entry, as {run, external: True}."""
+    chain = []
+    while True:
+        args = read_json(run / "args.json") or {}
+        rows = [row for row in read_csv(run / "train.csv") if step is None or int(row["step"]) <= step]
+        steps = int(rows[-1]["step"]) if rows else 0
+        chain.append({"run": run.name, "steps": steps, "hours": float(rows[-1]["elapsed_s"]) / 3600 if rows else 0.0,
+                      "images": steps * int(args.get("batch_size") or 0) * int(args.get("grad_accum") or 1)})
+        if not args.get("init_from"):
+            break
+        source = Path(args["init_from"]).expanduser()
+        parent = source.parent.parent if source.parent.name == "checkpoints" else source.parent
+        if not (parent / "args.json").is_file():
+            chain.append({"run": str(source), "external": True})
+            break
+        run, step = parent, source_step(source)
+    return chain[::-1]
+
+
+def training_facts(run: Path | None, step: int | None = None) -> dict:
     if run is None:
         return {}
     args = read_json(run / "args.json") or {}
-    train = read_csv(run / "train.csv")
     dev = read_csv(run / "dev.csv")
-    facts = {"args": args, "steps": int(train[-1]["step"]) if train else 0,
-             "hours": float(train[-1]["elapsed_s"]) / 3600 if train else 0.0, "dev": dev}
-    facts["images"] = facts["steps"] * int(args.get("batch_size", 0)) * int(args.get("grad_accum", 1))
+    chain = lineage(run, step)
+    runs = [link for link in chain if not link.get("external")]
+    facts = {"args": args, "chain": chain, "steps": sum(link["steps"] for link in runs),
+             "hours": sum(link["hours"] for link in runs), "images": sum(link["images"] for link in runs), "dev": dev}
     dataset = Path(str(args.get("dataset", ""))).expanduser()
     facts["build"] = read_json(dataset / "build.json") if dataset.is_dir() else None
     return facts
@@ -124,7 +157,8 @@ def render(model_dir: Path, run: Path | None) -> str:
     clean = read_json(model_dir / "eval-test.json")
     augmented = read_json(model_dir / "eval-test-augmented.json")
     shipped = read_json(model_dir / "metrics.json") or {}
-    facts = training_facts(run)
+    source = shipped.get("source")
+    facts = training_facts(run, source_step(Path(source)) if source else None)
     name = model_dir.name
     encoder, decoder = config.get("encoder", {}), config.get("decoder", {})
     args = facts.get("args", {})
@@ -166,13 +200,16 @@ def render(model_dir: Path, run: Path | None) -> str:
         out += [f"- Data: `{args.get('dataset')}`, rendered by our engine (`python -m training.data build --systems "
                 f"{build.get('systems')} --seed {build.get('seed')}`), mix: {mix or 'n/a'}. Reserved pieces "
                 "(`training/data/reserved_pieces.txt`) are never trained on; they form the test split.",
-                f"- {facts['steps']} optimizer steps of batch {args.get('batch_size')} "
+                f"- {facts['steps']} optimizer steps of batch {args.get('batch_size')} in all "
                 f"({facts['images']:,} system images), "
                 f"teacher forcing until {args.get('ss_start', 0):.0%} of a {args.get('total_steps')}-step schedule, "
                 f"AdamW lr {args.get('lr')} (encoder {args.get('encoder_lr')}, layer decay {args.get('layer_decay')}), "
                 f"camera-like augmentation on {args.get('augment_p', 0):.0%} of the images, "
                 f"auxiliary bag-of-tokens loss weight {config.get('bag_loss_weight', 0)}.",
                 f"- Hardware: {cpu_name()}, 2 cores, no GPU, float32; {facts['hours']:.1f} hours of training.",
+                "- The runs, each starting from the previous one's weights (settings of the last run above): "
+                + " -> ".join(f"`{link['run']}`" if link.get("external") else f"`{link['run']}` ({link['steps']} steps)"
+                              for link in facts["chain"]) + ".",
                 f"- Command: `python -m training.train --dataset {args.get('dataset')} --preset {args.get('preset')} "
                 + " ".join(f"--set {o}" for o in args.get("overrides") or []) + " ...` (full arguments in the run's "
                 "`args.json`; the plan and the runs are in `training/README.md`).",

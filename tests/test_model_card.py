@@ -1,0 +1,33 @@
+"""training.model_card's account of training: the chain of runs the shipped weights went through."""
+import json
+
+from training.model_card import lineage
+
+
+def make_run(folder, init_from=None, steps=10, batch_size=8, seconds_per_step=2.0):
+    folder.mkdir(parents=True)
+    (folder / "args.json").write_text(json.dumps({"init_from": init_from and str(init_from), "batch_size": batch_size}))
+    rows = ["step,ce,elapsed_s"] + [f"{s},1.0,{s * seconds_per_step}" for s in range(1, steps + 1)]
+    (folder / "train.csv").write_text("\n".join(rows) + "\n")
+    return folder
+
+
+def test_lineage_follows_init_from_back_to_the_first_run(tmp_path):
+    first = make_run(tmp_path / "first", steps=10)
+    second = make_run(tmp_path / "second", first / "checkpoints" / "step-0000008", steps=12)
+    (second / "best").mkdir()
+    (second / "best" / "metrics.json").write_text(json.dumps({"step": 5}))
+    third = make_run(tmp_path / "third", second / "best", steps=6, batch_size=4)
+    chain = lineage(third, step=4)  # the shipped weights came from the third run's step 4
+    assert [(link["run"], link["steps"], link["images"]) for link in chain] == [
+        ("first", 8, 64), ("second", 5, 40), ("third", 4, 16)]
+    assert [link["hours"] for link in chain] == [16 / 3600, 10 / 3600, 8 / 3600]
+
+
+def test_a_start_from_outside_the_runs_is_named_and_ends_the_chain(tmp_path):
+    export = tmp_path / "mae" / "init"
+    export.mkdir(parents=True)
+    run = make_run(tmp_path / "run", export, steps=3)
+    chain = lineage(run)
+    assert chain == [{"run": str(export), "external": True},
+                     {"run": "run", "steps": 3, "hours": 6 / 3600, "images": 24}]
