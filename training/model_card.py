@@ -233,6 +233,12 @@ def render(model_dir: Path, run: Path | None) -> str:
     if clean:
         out.append(f"- {pct(1 - clean['delinearize_clean'])} of test outputs have at least one delinearization error "
                    "(e.g. a token out of place); the app still builds MusicXML from them and highlights bad measures.")
+    source_metrics = shipped.get("source_metrics") or {}
+    if source_metrics.get("dev_pitch_ce") is not None:
+        out.append(f"- Pitches: on dev, the cross-entropy on pitch tokens is {source_metrics['dev_pitch_ce']:.3f} with each "
+                   f"system's own image and {source_metrics['dev_pitch_ce_swapped_images']:.3f} with another system's "
+                   "(`training.train`'s dev evaluation). The smaller that gap, the more the model guesses pitches from "
+                   "the music so far instead of reading them.")
     out += ["- Trained on engraved, synthetic renderings only: real scans and phone photos are out of distribution "
             "(the augmented row above is our proxy for them).", "",
             "## Fine-tune it on your data", "",
