@@ -126,9 +126,11 @@ class ScheduledSampling(nn.Module):
             replace = torch.rand(labels.shape, device=labels.device) >= tf_prob
             replace[:, 0] = False  # the start token is always given
         guided = self.guided_weight > 0 and self.training
-        key_x = key_positions(encoder_mask, self.grid(pixel_values)) if guided else None
-        columns = image_columns(encoder_mask, self.grid(pixel_values)) if guided else None
-        if not guided:
+        key_x = columns = None
+        if guided:
+            grid = self.grid(pixel_values)
+            key_x, columns = key_positions(encoder_mask, grid), image_columns(encoder_mask, grid)
+        else:
             measure_spans = None
         guided_sum, guided_count = 0.0, 0
         loss_sum, logits = 0.0, None

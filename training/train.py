@@ -178,13 +178,13 @@ def evaluate_dev(model, processor, rows, collator, args, accelerator, decode_lim
     from training.evaluate import decode, score
 
     model.eval()
-    pitch_ids = processor.tokenizer.convert_tokens_to_ids(list(PITCH_TOKENS))
+    pitch_ids = torch.tensor(processor.tokenizer.convert_tokens_to_ids(list(PITCH_TOKENS)), device=accelerator.device)
     # [own image, neighbour's image] x [all tokens, pitch tokens]: (CE sum, token count)
     sums = torch.zeros(2, 2, 2, dtype=torch.float64)
     for start in range(0, len(rows), args.eval_batch_size):
         batch = {k: v.to(accelerator.device) for k, v in collator(rows[start: start + args.eval_batch_size]).items()}
         labels = batch["labels"]
-        is_pitch = torch.isin(labels, torch.tensor(pitch_ids, device=labels.device))
+        is_pitch = torch.isin(labels, pitch_ids)
         images = [(batch["pixel_values"], batch["pixel_mask"])]
         if labels.shape[0] > 1:  # each system's labels against its neighbour's image
             images.append((batch["pixel_values"].roll(1, 0), batch["pixel_mask"].roll(1, 0)))
@@ -374,7 +374,7 @@ def main(argv=None):
         }
         if model.bag_head is not None:  # the auxiliary loss, unweighted
             row["bag"] = bag_sum / args.grad_accum
-        if args.guided_attention:  # the share of steered attention outside its measure's band
+        if args.guided_attention:  # the share of steered attention outside its band (measure or note)
             row["guided"] = guided_sum / args.grad_accum
         if is_main:
             train_log.write(row)
