@@ -105,3 +105,15 @@ def test_shipped_model_gives_the_expected_measures_for_the_boxes():
     truth = sidecar(example)["systems"]
     assert len(summary["systems"]) == len(truth)
     assert count_measures(musicxml) == sum(system["n_measures"] for system in truth)
+
+
+@pytest.mark.skipif(not SHIPPED, reason="the trained model is not in checkpoints/acai-omr-small yet")
+def test_the_examples_check_scores_each_pages_first_system():
+    from acai_hf.transcription import load
+    from training.evaluate_examples import evaluate_page
+
+    model, processor = load()
+    rows = evaluate_page(EXAMPLES[0], model, processor, systems=1)
+    truth = sidecar(EXAMPLES[0])["systems"][0]
+    assert len(rows) == 1 and rows[0]["page"] == EXAMPLES[0].stem and rows[0]["ser"] >= 0
+    assert rows[0]["measures_engraved"] == truth["n_measures"] and rows[0]["measures"] >= 1
