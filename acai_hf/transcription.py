@@ -66,7 +66,7 @@ def generate_lmx(model, processor, images, num_beams=1, constrained=False, batch
     texts, confidences = [None] * len(inks), [None] * len(inks)
     for start in range(0, len(order), batch_size):
         batch = order[start: start + batch_size]
-        pixel_values, pixel_mask = _pad([inks[i] for i in batch])
+        pixel_values, pixel_mask = (t.to(model.device) for t in _pad([inks[i] for i in batch]))
         caps = []
         if tokens_per_column is not None:
             patch = processor.image_processor.patch_size
