@@ -1,7 +1,7 @@
 """training.model_card's account of training: the chain of runs the shipped weights went through."""
 import json
 
-from training.model_card import lineage
+from training.model_card import hardware_line, lineage
 
 
 def make_run(folder, init_from=None, steps=10, batch_size=8, seconds_per_step=2.0):
@@ -30,4 +30,22 @@ def test_a_start_from_outside_the_runs_is_named_and_ends_the_chain(tmp_path):
     run = make_run(tmp_path / "run", export, steps=3)
     chain = lineage(run)
     assert chain == [{"run": str(export), "external": True},
-                     {"run": "run", "steps": 3, "hours": 6 / 3600, "images": 24}]
+                     {"run": "run", "steps": 3, "hours": 6 / 3600, "images": 24, "machine": None,
+                      "dataset": None}]
+
+
+def test_lineage_goes_through_a_shipped_model_folder_and_names_each_runs_machine(tmp_path):
+    first = make_run(tmp_path / "first", steps=10)
+    (first / "best").mkdir()
+    (first / "best" / "metrics.json").write_text(json.dumps({"step": 6}))
+    shipped = tmp_path / "checkpoints" / "acai-omr-small"  # what training.ship wrote from first/best
+    shipped.mkdir(parents=True)
+    (shipped / "metrics.json").write_text(json.dumps({"dev": {"ser": 0.8}, "source": str(first / "best")}))
+    gpu = make_run(tmp_path / "gpu", shipped, steps=5, batch_size=64)
+    (gpu / "machine.json").write_text(json.dumps({"device": "NVIDIA H100 80GB HBM3", "device_type": "cuda",
+                                                  "processes": 1, "precision": "bf16"}))
+    chain = lineage(gpu)
+    assert [(link["run"], link["steps"], link["images"]) for link in chain] == [("first", 6, 48), ("gpu", 5, 320)]
+    line = hardware_line(chain)
+    assert "1x NVIDIA H100 80GB HBM3, bf16 (`gpu`; " in line
+    assert line.index("(`first`; ") < line.index("NVIDIA")  # the CPU run without a machine.json comes first

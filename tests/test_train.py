@@ -221,6 +221,8 @@ def test_kill_and_resume_gives_the_same_weights(dataset_dir, tmp_path):
     assert len(logged(straight)) == 7 and logged(straight)[0][:5] == ["step", "epoch", "ce", "tf_prob", "tau"]
     assert logged(killed) == logged(straight)  # the resumed log continues, without repeated steps
     assert (straight / "best" / "metrics.json").is_file() and (straight / "curves.png").is_file()
+    machine = json.loads((straight / "machine.json").read_text())  # the model card names each run's hardware
+    assert machine["device_type"] == "cpu" and machine["processes"] == 1 and machine["precision"] in ("fp32", "bf16")
 
     from transformers import AutoModelForImageTextToText, AutoProcessor
     model = AutoModelForImageTextToText.from_pretrained(str(straight / "best"))

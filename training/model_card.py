@@ -11,13 +11,12 @@ The training curve is copied into the model folder as training_curves.png, so it
 """
 import argparse
 import json
-import platform
 import re
 import shutil
 from pathlib import Path
 
 from acai_hf.metrics.ser import corpus_ser
-from training.run_log import read_csv
+from training.run_log import cpu_name, read_csv
 
 REPO = Path(__file__).resolve().parent.parent
 TARGETS = {"ser": 0.10, "tedn": 0.12, "ser_augmented": 0.20}  # issue #7
@@ -26,16 +25,6 @@ LENGTH_BUCKETS = ((0, 100), (100, 200), (200, 400), (400, 10**9))
 
 def read_json(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def pct(value) -> str:
@@ -126,16 +115,55 @@ def lineage(run: Path, step: int | None = None) -> list[dict]:
         rows = [row for row in read_csv(run / "train.csv") if step is None or int(row["step"]) <= step]
         steps = int(rows[-1]["step"]) if rows else 0
         chain.append({"run": run.name, "steps": steps, "hours": float(rows[-1]["elapsed_s"]) / 3600 if rows else 0.0,
-                      "images": steps * int(args.get("batch_size") or 0) * int(args.get("grad_accum") or 1)})
+                      "images": steps * int(args.get("batch_size") or 0) * int(args.get("grad_accum") or 1),
+                      "machine": read_json(run / "machine.json"), "dataset": args.get("dataset")})
         if not args.get("init_from"):
             break
         source = Path(args["init_from"]).expanduser()
+        if not source.is_absolute() and not source.exists():
+            source = REPO / source  # a run started from the repo root, e.g. --init-from checkpoints/acai-omr-small
+        shipped = read_json(source / "metrics.json") or {}
+        if shipped.get("source"):  # a model folder written by training.ship: go on to the run it came from
+            source = Path(shipped["source"]).expanduser()
         parent = source.parent.parent if source.parent.name == "checkpoints" else source.parent
         if not (parent / "args.json").is_file():
             chain.append({"run": str(source), "external": True})
             break
         run, step = parent, source_step(source)
     return chain[::-1]
+
+
+def machine_words(machine: dict | None) -> str:
+    """A run's machine.json -> words. Runs from before the trainer wrote one ran on this CPU."""
+    if not machine:
+        return f"{cpu_name()}, 2 cores, float32"
+    if machine.get("device_type") == "cuda":
+        count = machine.get("processes") or 1
+        return f"{count}x {machine['device']}, {machine.get('precision')}"
+    return f"{machine['device']}, {machine.get('cpu_cores')} cores, {machine.get('precision')}"
+
+
+def hardware_line(chain: list[dict]) -> str:
+    """'A (run1, run2; 2.1 h), B (run3; 0.1 h)': the machines of the chain's runs, in order of first use."""
+    groups: dict[str, list[dict]] = {}
+    for link in chain:
+        if not link.get("external"):
+            groups.setdefault(machine_words(link.get("machine")), []).append(link)
+    parts = []
+    for words, links in groups.items():
+        runs = ", ".join("`" + link["run"] + "`" for link in links)
+        parts.append(f"{words} ({runs}; {sum(link['hours'] for link in links):.2f} h)")
+    return ", ".join(parts)
+
+
+def other_data_lines(chain: list[dict], last_dataset) -> list[str]:
+    """Runs of the chain that trained on another build than the last run (e.g. one made on a GPU machine)."""
+    others: dict[str, list[str]] = {}
+    for link in chain:
+        if not link.get("external") and link.get("dataset") and link["dataset"] != last_dataset:
+            others.setdefault(link["dataset"], []).append(link["run"])
+    return [f"- Also trained on `{dataset}` (" + ", ".join("`" + run + "`" for run in runs) + "); how it was built "
+            "is in `training/README.md`." for dataset, runs in others.items()]
 
 
 def training_facts(run: Path | None, step: int | None = None) -> dict:
@@ -200,13 +228,14 @@ def render(model_dir: Path, run: Path | None) -> str:
         out += [f"- Data: `{args.get('dataset')}`, rendered by our engine (`python -m training.data build --systems "
                 f"{build.get('systems')} --seed {build.get('seed')}`), mix: {mix or 'n/a'}. Reserved pieces "
                 "(`training/data/reserved_pieces.txt`) are never trained on; they form the test split.",
+                *other_data_lines(facts["chain"], args.get("dataset")),
                 f"- {facts['steps']} optimizer steps of batch {args.get('batch_size')} in all "
                 f"({facts['images']:,} system images), "
                 f"teacher forcing until {args.get('ss_start', 0):.0%} of a {args.get('total_steps')}-step schedule, "
                 f"AdamW lr {args.get('lr')} (encoder {args.get('encoder_lr')}, layer decay {args.get('layer_decay')}), "
                 f"camera-like augmentation on {args.get('augment_p', 0):.0%} of the images, "
                 f"auxiliary bag-of-tokens loss weight {config.get('bag_loss_weight', 0)}.",
-                f"- Hardware: {cpu_name()}, 2 cores, no GPU, float32; {facts['hours']:.1f} hours of training.",
+                f"- Hardware: {hardware_line(facts['chain'])}; {facts['hours']:.1f} hours of training in all.",
                 "- The runs, each starting from the previous one's weights (settings of the last run above): "
                 + " -> ".join(f"`{link['run']}`" if link.get("external") else f"`{link['run']}` ({link['steps']} steps)"
                               for link in facts["chain"]) + ".",

@@ -1,6 +1,8 @@
 """Training logs: CSV files (appended, so a resumed run continues them), TensorBoard when installed,
 and a PNG of the curves drawn with matplotlib."""
 import csv
+import os
+import platform
 from pathlib import Path
 
 
@@ -105,3 +107,23 @@ def plot_curves(run_dir) -> Path | None:
 
 
 __all__ = ["CSVLog", "tensorboard_writer", "plot_curves", "read_csv"]
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_facts(device, processes: int, precision: str) -> dict:
+    """What a run trained on, for its machine.json (the model card names the hardware of every run)."""
+    import torch
+
+    device = torch.device(device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
+    return {"device": name, "device_type": device.type, "processes": processes, "precision": precision,
+            "cpu_cores": os.cpu_count(), "torch_threads": torch.get_num_threads()}

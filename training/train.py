@@ -39,7 +39,7 @@ from training.fast_path import align_optimizer_state, channels_last_stem
 from training.layer_decay import param_groups, scale_base_lrs
 from training.lr_sched import set_lr
 from training.precision import CHOICES, accelerate_mixed_precision, resolve_precision
-from training.run_log import CSVLog, plot_curves, tensorboard_writer
+from training.run_log import CSVLog, machine_facts, plot_curves, tensorboard_writer
 from training.scheduled_sampling import ScheduledSampling, gumbel_tau, straight_through, teacher_forcing_prob
 from training.width_buckets import WidthBucketSampler, aspect_ratios
 
@@ -288,6 +288,7 @@ def main(argv=None):
     board = tensorboard_writer(out / "tb") if is_main else None
     if is_main:
         (out / "args.json").write_text(json.dumps(vars(args), indent=1))
+        (out / "machine.json").write_text(json.dumps(machine_facts(accelerator.device, world, precision), indent=1))
         print(f"{count_parameters(model):,} parameters, precision {precision}, {len(train)} train / {len(dev)} dev "
               f"systems, {steps_per_epoch} steps per epoch, {total_steps} steps, warm-up {warmup_steps}, "
               f"{world} process(es), from step {step}")
