@@ -106,9 +106,6 @@ def plot_curves(run_dir) -> Path | None:
     return path
 
 
-__all__ = ["CSVLog", "tensorboard_writer", "plot_curves", "read_csv"]
-
-
 def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -127,3 +124,6 @@ def machine_facts(device, processes: int, precision: str) -> dict:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
     return {"device": name, "device_type": device.type, "processes": processes, "precision": precision,
             "cpu_cores": os.cpu_count(), "torch_threads": torch.get_num_threads()}
+
+
+__all__ = ["CSVLog", "cpu_name", "machine_facts", "plot_curves", "read_csv", "tensorboard_writer"]
