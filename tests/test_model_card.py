@@ -1,6 +1,8 @@
 """training.model_card's account of training: the chain of runs the shipped weights went through."""
 import json
 
+import pytest
+
 from training.model_card import hardware_line, lineage
 
 
@@ -42,6 +44,8 @@ def test_lineage_goes_through_a_shipped_model_folder_and_names_each_runs_machine
     shipped.mkdir(parents=True)
     (shipped / "metrics.json").write_text(json.dumps({"dev": {"ser": 0.8}, "source": str(first / "best")}))
     gpu = make_run(tmp_path / "gpu", shipped, steps=5, batch_size=64)
+    args = json.loads((gpu / "args.json").read_text())  # what training.train records for such a start
+    (gpu / "args.json").write_text(json.dumps({**args, "init_from_source": str(first / "best")}))
     (gpu / "machine.json").write_text(json.dumps({"device": "NVIDIA H100 80GB HBM3", "device_type": "cuda",
                                                   "processes": 1, "precision": "bf16"}))
     chain = lineage(gpu)
@@ -49,3 +53,9 @@ def test_lineage_goes_through_a_shipped_model_folder_and_names_each_runs_machine
     line = hardware_line(chain)
     assert "1x NVIDIA H100 80GB HBM3, bf16 (`gpu`; " in line
     assert line.index("(`first`; ") < line.index("NVIDIA")  # the CPU run without a machine.json comes first
+
+
+def test_a_chain_that_leads_back_to_itself_is_an_error_not_a_hang(tmp_path):
+    run = make_run(tmp_path / "run", tmp_path / "run" / "checkpoints" / "step-0000002", steps=3)
+    with pytest.raises(ValueError, match="already in the chain"):
+        lineage(run)

@@ -134,6 +134,6 @@ def test_mae_to_evaluation_chain(tmp_path):
     front = card.split("---")[1]
     assert "library_name: transformers" in front and "pipeline_tag: image-to-text" in front
     assert f"value: {saved['ser']:.4f}" in front and f"value: {augmented['ser']:.4f}" in front
-    assert f"{STEPS} optimizer steps of batch 2" in card and f"`{killed.name}` ({STEPS} steps)" in card and "| clean | " in card and "| camera-like" in card
+    assert f"{STEPS} optimizer steps in all ({STEPS * 2:,} system images; batch 2 in the last run" in card and f"`{killed.name}` ({STEPS} steps)" in card and "| clean | " in card and "| camera-like" in card
     assert "misses** the target" in card or "meets the target" in card
     assert (shipped / "training_curves.png").is_file() == (killed / "curves.png").is_file()

@@ -109,8 +109,9 @@ def lineage(run: Path, step: int | None = None) -> list[dict]:
     """The runs the weights went through, first to last, following each run's `--init-from` back while
     it names a folder of another training run: [{run, steps (up to the step passed on), hours, images}].
     A start from anything else (e.g. an MAE export) is the first entry, as {run, external: True}."""
-    chain = []
+    chain, seen = [], set()
     while True:
+        seen.add(run.resolve())
         args = read_json(run / "args.json") or {}
         rows = [row for row in read_csv(run / "train.csv") if step is None or int(row["step"]) <= step]
         steps = int(rows[-1]["step"]) if rows else 0
@@ -119,13 +120,11 @@ def lineage(run: Path, step: int | None = None) -> list[dict]:
                       "machine": read_json(run / "machine.json"), "dataset": args.get("dataset")})
         if not args.get("init_from"):
             break
-        source = Path(args["init_from"]).expanduser()
-        if not source.is_absolute() and not source.exists():
-            source = REPO / source  # a run started from the repo root, e.g. --init-from checkpoints/acai-omr-small
-        shipped = read_json(source / "metrics.json") or {}
-        if shipped.get("source"):  # a model folder written by training.ship: go on to the run it came from
-            source = Path(shipped["source"]).expanduser()
+        # a start from a shipped model folder names the run its weights came from (training.train records it)
+        source = Path(args.get("init_from_source") or args["init_from"]).expanduser()
         parent = source.parent.parent if source.parent.name == "checkpoints" else source.parent
+        if parent.resolve() in seen:
+            raise ValueError(f"{run}: --init-from leads back to {parent}, a run already in the chain")
         if not (parent / "args.json").is_file():
             chain.append({"run": str(source), "external": True})
             break
@@ -136,7 +135,7 @@ def lineage(run: Path, step: int | None = None) -> list[dict]:
 def machine_words(machine: dict | None) -> str:
     """A run's machine.json -> words. Runs from before the trainer wrote one ran on this CPU."""
     if not machine:
-        return f"{cpu_name()}, 2 cores, float32"
+        return f"{cpu_name()}, 2 cores, fp32"
     if machine.get("device_type") == "cuda":
         count = machine.get("processes") or 1
         return f"{count}x {machine['device']}, {machine.get('precision')}"
@@ -229,8 +228,8 @@ def render(model_dir: Path, run: Path | None) -> str:
                 f"{build.get('systems')} --seed {build.get('seed')}`), mix: {mix or 'n/a'}. Reserved pieces "
                 "(`training/data/reserved_pieces.txt`) are never trained on; they form the test split.",
                 *other_data_lines(facts["chain"], args.get("dataset")),
-                f"- {facts['steps']} optimizer steps of batch {args.get('batch_size')} in all "
-                f"({facts['images']:,} system images), "
+                f"- {facts['steps']} optimizer steps in all ({facts['images']:,} system images; "
+                f"batch {args.get('batch_size')} in the last run, each run's in its `args.json`), "
                 f"teacher forcing until {args.get('ss_start', 0):.0%} of a {args.get('total_steps')}-step schedule, "
                 f"AdamW lr {args.get('lr')} (encoder {args.get('encoder_lr')}, layer decay {args.get('layer_decay')}), "
                 f"camera-like augmentation on {args.get('augment_p', 0):.0%} of the images, "

@@ -123,6 +123,7 @@ def parse_args(argv=None):
         parser.set_defaults(**{k: v for k, v in saved.items() if k in known and k not in ("resume", "stop_at")})
         args = parser.parse_args(argv)
         args.checkpoint = str(checkpoint)
+        args.init_from_source = saved.get("init_from_source")  # not re-read from a model folder shipped since
     if not args.dataset:
         parser.error("--dataset is required")
     return args
@@ -231,6 +232,10 @@ def main(argv=None):
     rank, world, is_main = accelerator.process_index, accelerator.num_processes, accelerator.is_main_process
     out = Path(args.out or DEFAULT_RUNS / time.strftime("%Y%m%d-%H%M%S")).expanduser()
     args.out = str(out)
+    if args.init_from and not getattr(args, "init_from_source", None):
+        # a shipped model folder is replaced later on: keep the run its weights came from (for the model card)
+        shipped = Path(args.init_from).expanduser() / "metrics.json"
+        args.init_from_source = json.loads(shipped.read_text()).get("source") if shipped.is_file() else None
     if is_main:
         out.mkdir(parents=True, exist_ok=True)
 
