@@ -90,9 +90,6 @@ def test_convert_lmx_endpoint(tiny_app, gold_systems):
 
 
 @pytest.mark.skipif(not SHIPPED, reason="the trained model is not in checkpoints/acai-omr-small yet")
-# The model shipped on 2026-11-22 (test SER 76%) writes 17 of this page's 20 measures. Strict: once a
-# better model gets them all, this reports XPASS as a failure, and the mark must go (issues #6, #7).
-@pytest.mark.xfail(strict=True, reason="the shipped model does not yet read every measure (17 of 20)")
 def test_shipped_model_gives_the_expected_measures_for_the_boxes():
     example = EXAMPLES[0]  # one page keeps the test near a minute on one CPU thread
     demo, client = serve(DEFAULT_CHECKPOINT)
