@@ -232,7 +232,7 @@ def main(argv=None):
     rank, world, is_main = accelerator.process_index, accelerator.num_processes, accelerator.is_main_process
     out = Path(args.out or DEFAULT_RUNS / time.strftime("%Y%m%d-%H%M%S")).expanduser()
     args.out = str(out)
-    if args.init_from and not getattr(args, "init_from_source", None):
+    if args.init_from and not getattr(args, "checkpoint", None):  # a resumed run keeps what it recorded at its start
         # a shipped model folder is replaced later on: keep the run its weights came from (for the model card)
         shipped = Path(args.init_from).expanduser() / "metrics.json"
         args.init_from_source = json.loads(shipped.read_text()).get("source") if shipped.is_file() else None
