@@ -18,22 +18,27 @@ import time
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator
 from torch.utils.data import DataLoader
 
 import acai_hf  # noqa: F401  (registers the Auto classes)
 from acai_hf.generation_acai import lmx_transition_table
 from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration
 from acai_hf.processing_acai import AcaiOMRProcessor
-from training.checkpointing import latest_checkpoint, load_checkpoint, save_best, save_checkpoint
+from training.checkpointing import (
+    latest_checkpoint,
+    load_checkpoint,
+    save_best,
+    save_checkpoint,
+)
 from training.collate import SystemCollator
 from training.data.augment import CameraAugment
 from training.datasets_io import SystemRows, load_splits
 from training.grpo_schedule import Curriculum
 from training.grpo_step import GRPOSettings, freeze_for_grpo, grpo_step, reward_setup
+from training.launch import make_accelerator
 from training.layer_decay import no_weight_decay
 from training.lr_sched import set_lr
-from training.precision import CHOICES, accelerate_mixed_precision, resolve_precision
+from training.precision import CHOICES, resolve_precision
 from training.rewards import weighted_rewards
 from training.width_buckets import WidthBucketSampler
 
@@ -118,7 +123,7 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     precision = resolve_precision(args.precision)
-    accelerator = Accelerator(mixed_precision=accelerate_mixed_precision(precision))
+    accelerator = make_accelerator(precision)
     device = accelerator.device
 
     source = resume_from or args.model

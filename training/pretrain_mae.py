@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator
 from torch.utils.data import DataLoader
 
 import acai_hf  # noqa: F401  (registers the Auto classes)
@@ -31,9 +30,10 @@ from training.collate import SystemCollator
 from training.data.augment import CameraAugment
 from training.datasets_io import SystemRows, load_splits
 from training.fast_path import align_optimizer_state, channels_last_stem
+from training.launch import make_accelerator
 from training.lr_sched import set_lr
 from training.mae_model import AcaiMAE, MAEConfig
-from training.precision import CHOICES, accelerate_mixed_precision, resolve_precision
+from training.precision import CHOICES, resolve_precision
 from training.width_buckets import WidthBucketSampler, aspect_ratios
 
 DEFAULT_DATASET = "~/.cache/acai-omr/data-v1"
@@ -104,8 +104,7 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     precision = resolve_precision(args.precision)
-    accelerator = Accelerator(mixed_precision=accelerate_mixed_precision(precision),
-                              gradient_accumulation_steps=args.accum)
+    accelerator = make_accelerator(precision, gradient_accumulation_steps=args.accum)
     torch.manual_seed(args.seed + accelerator.process_index)
     if resume_from is not None:
         model = AcaiMAE.from_pretrained(resume_from)

@@ -1,7 +1,8 @@
 """Supervised training of Acai OMR with scheduled sampling, on accelerate.
 
     python -m training.train --dataset ~/.cache/acai-omr/data-v1 --preset small --out RUN [options]
-    accelerate launch -m training.train ...            (several GPUs or nodes, unchanged)
+    accelerate launch --multi_gpu --num_processes N -m training.train ...   (several GPUs or nodes, unchanged)
+    ACCELERATE_USE_CPU=1 torchrun --nproc_per_node N -m training.train ... (several CPU processes, gloo)
     python -m training.train --resume RUN [--total-steps N] [--lr X]   (same trajectory; new length/LR)
     python -m training.train --init-from MODEL_DIR ...  (weights only, e.g. an MAE-initialised model)
 
@@ -23,7 +24,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from accelerate import Accelerator
 from accelerate.utils import set_seed
 from lmx.linearization.vocabulary import PITCH_TOKENS
 from torch.utils.data import DataLoader
@@ -32,15 +32,27 @@ from tqdm.auto import tqdm
 import acai_hf  # noqa: F401  (registers the Auto classes)
 from acai_hf.configuration_acai import AcaiOMRConfig
 from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration, count_parameters
-from training.checkpointing import best_metrics, latest_checkpoint, load_checkpoint, save_best, save_checkpoint
+from training.checkpointing import (
+    best_metrics,
+    latest_checkpoint,
+    load_checkpoint,
+    save_best,
+    save_checkpoint,
+)
 from training.collate import SystemCollator
 from training.datasets_io import SystemRows, load_splits
 from training.fast_path import align_optimizer_state, channels_last_stem
+from training.launch import make_accelerator
 from training.layer_decay import param_groups, scale_base_lrs
 from training.lr_sched import set_lr
-from training.precision import CHOICES, accelerate_mixed_precision, resolve_precision
+from training.precision import CHOICES, resolve_precision
 from training.run_log import CSVLog, machine_facts, plot_curves, tensorboard_writer
-from training.scheduled_sampling import ScheduledSampling, gumbel_tau, straight_through, teacher_forcing_prob
+from training.scheduled_sampling import (
+    ScheduledSampling,
+    gumbel_tau,
+    straight_through,
+    teacher_forcing_prob,
+)
 from training.width_buckets import WidthBucketSampler, aspect_ratios
 
 DEFAULT_RUNS = Path("~/.cache/acai-omr/runs").expanduser()
@@ -226,7 +238,7 @@ def evaluate_dev(model, processor, rows, collator, args, accelerator, decode_lim
 def main(argv=None):
     args = parse_args(argv)
     precision = resolve_precision(args.precision)
-    accelerator = Accelerator(mixed_precision=accelerate_mixed_precision(precision))
+    accelerator = make_accelerator(precision)
     if args.threads:
         torch.set_num_threads(args.threads)
     rank, world, is_main = accelerator.process_index, accelerator.num_processes, accelerator.is_main_process
