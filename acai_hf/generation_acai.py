@@ -3,7 +3,7 @@
 The grammar follows the item structure lmx's Delinearizer parses: a system starts with `measure`; a
 measure holds items; a note item is [prefixes] root [suffixes] (pitch/rest/voice/chord... before the
 duration root, dot/stem/beam/staff... after it); `time` is followed by `beats:N` then `beat-type:N`;
-keys and clefs stand alone. What may come next depends on the previous token only, so the processor is
+a clef may name its staff (`clef:G2 staff:1`); keys stand alone. What may come next depends on the previous token only, so the processor is
 one table lookup per step, valid for greedy, beam and sampled search alike.
 """
 import torch
@@ -15,6 +15,7 @@ from lmx.linearization.vocabulary import (
     NOTE_PREFIX_TOKENS,
     NOTE_ROOT_TOKENS,
     NOTE_SUFFIX_TOKENS,
+    STAFF_TOKENS,
 )
 from transformers import LogitsProcessor
 
@@ -41,6 +42,8 @@ def lmx_transition_table(vocab: dict[str, int], bos_id: int, eos_id: int, pad_id
         table[token_id] = prefixes | roots  # a prefix needs its note root
     for token_id in (roots | suffixes).nonzero().flatten():
         table[token_id] = boundary | suffixes
+    for token_id in ids(CLEF_TOKENS).nonzero().flatten():
+        table[token_id] = boundary | ids(STAFF_TOKENS)
     table[vocab["time"]] = ids(BEATS_TOKENS)
     for token_id in ids(BEATS_TOKENS).nonzero().flatten():
         table[token_id] = ids(BEAT_TYPE_TOKENS)

@@ -149,6 +149,20 @@ def test_constrained_decoding_never_catastrophic(processor):
     assert ended
 
 
+def test_grammar_allows_every_real_system(processor, gold_systems):
+    """Constrained decoding must be able to write what the Linearizer writes: each bigram of every gold
+    (the reference cases' real systems, clefs with their staff included) is allowed, ending included."""
+    tokenizer = processor.tokenizer
+    table = LMXGrammarLogitsProcessor(tokenizer).table
+    vocab = tokenizer.get_vocab()
+    assert len(gold_systems) > 10
+    for _, lmx in gold_systems:
+        ids = [tokenizer.bos_token_id, *(vocab[token] for token in lmx.split()), tokenizer.eos_token_id]
+        forbidden = [(lmx.split() + ["<eos>"])[i] for i, (a, b) in enumerate(zip(ids, ids[1:])) if not table[a, b]]
+        assert not forbidden, (forbidden[:5], lmx[:200])
+    assert table[vocab["clef:G2"], vocab["staff:1"]] and not table[vocab["key:fifths:0"], vocab["staff:1"]]
+
+
 def test_transcribe_returns_everything(processor):
     result = acai_hf.transcribe(images([64, 80]), model=tiny(), processor=processor, max_length=40)
     assert len(result.systems) == 2 and all(s.startswith("measure") for s in result.systems)
