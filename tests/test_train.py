@@ -257,6 +257,18 @@ def test_evaluate_cli_writes_json(dataset_dir, tmp_path):
     assert "| ser |" in (tmp_path / "eval" / "eval-test-augmented.md").read_text()
 
 
+def test_score_splits_the_ser_into_pitches_and_the_rest():
+    from training.evaluate import score
+
+    gold = "measure clef:G2 staff:1 C4 voice:1 quarter E4 quarter G4 half"
+    wrong_pitches = "measure clef:G2 staff:1 D4 voice:1 quarter F4 quarter A4 half"
+    wrong_rhythm = "measure clef:G2 staff:1 C4 voice:1 eighth E4 eighth G4 quarter"
+    by_pitch = score([wrong_pitches], [gold])
+    assert by_pitch["ser_pitch"] == 1.0 and by_pitch["ser_not_pitch"] == 0.0 and by_pitch["ser"] == 3 / 10
+    by_rhythm = score([wrong_rhythm], [gold])
+    assert by_rhythm["ser_pitch"] == 0.0 and by_rhythm["ser_not_pitch"] == 3 / 7
+
+
 def test_push_to_hub_is_intercepted(dataset_dir, tmp_path, monkeypatch):
     from huggingface_hub import HfApi
 

@@ -136,4 +136,5 @@ def test_mae_to_evaluation_chain(tmp_path):
     assert f"value: {saved['ser']:.4f}" in front and f"value: {augmented['ser']:.4f}" in front
     assert f"{STEPS} optimizer steps in all ({STEPS * 2:,} system images; batch 2 in the last run" in card and f"`{killed.name}` ({STEPS} steps)" in card and "| clean | " in card and "| camera-like" in card
     assert "misses** the target" in card or "meets the target" in card
+    assert f"pitch tokens alone score SER {model_card.pct(saved['ser_pitch'])}" in card
     assert (shipped / "training_curves.png").is_file() == (killed / "curves.png").is_file()

@@ -1,4 +1,5 @@
-"""Evaluate a model on a split: SER, TEDn, clean delinearization, filled measures, speed.
+"""Evaluate a model on a split: SER (all tokens, pitches, the rest), TEDn, clean delinearization, filled
+measures, speed.
 
     python -m training.evaluate MODEL --dataset D --split test [--limit N] [--num-beams K] [--augment]
 
@@ -14,12 +15,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from lmx.linearization.vocabulary import PITCH_TOKENS
 
 from acai_hf.lmx import delinearize
 from acai_hf.measure_lengths import measure_validity
-from acai_hf.music import join_systems
 from acai_hf.metrics.ser import corpus_ser
 from acai_hf.metrics.tedn import corpus_tedn
+from acai_hf.music import join_systems
 
 
 def decode(model, processor, images, num_beams=1, batch_size=8, max_new_tokens=None, constrained=False):
@@ -52,10 +54,18 @@ def measure_fill(prediction: str, gold: str) -> tuple[int, int]:
     return filled, judged
 
 
+def ser_of_kind(predictions, gold_lmx, is_kind) -> float:
+    """Corpus SER over only the tokens `is_kind` accepts, both sides filtered alike: with pitches, whether
+    the model reads them; with the rest, how well it gets rhythm and structure whatever the pitches."""
+    def only(text):
+        return " ".join(token for token in text.split() if is_kind(token))
+    return corpus_ser([only(p) for p in predictions], [only(g) for g in gold_lmx]).value
+
+
 def score(predictions, gold_lmx, gold_musicxml=None, workers=1) -> dict:
-    """Corpus SER and TEDn (micro-averaged), share of predictions that delinearize without any error,
-    share of judged measures that fill their length. Without gold MusicXML, TEDn compares with the
-    delinearized gold LMX."""
+    """Corpus SER and TEDn (micro-averaged), SER of the pitch tokens and of all others, share of
+    predictions that delinearize without any error, share of judged measures that fill their length.
+    Without gold MusicXML, TEDn compares with the delinearized gold LMX."""
     if gold_musicxml is None:
         gold_musicxml = [None] * len(gold_lmx)
     gold_musicxml = [xml if xml else join_systems([lmx]) for xml, lmx in zip(gold_musicxml, gold_lmx)]
@@ -66,6 +76,8 @@ def score(predictions, gold_lmx, gold_musicxml=None, workers=1) -> dict:
         "systems": len(predictions),
         "ser": corpus_ser(predictions, gold_lmx).value,
         "tedn": corpus_tedn(predictions, gold_musicxml, workers=workers).value,
+        "ser_pitch": ser_of_kind(predictions, gold_lmx, PITCH_TOKENS.__contains__),
+        "ser_not_pitch": ser_of_kind(predictions, gold_lmx, lambda token: token not in PITCH_TOKENS),
         "delinearize_clean": clean / max(1, len(predictions)),
         "measure_fill": filled / judged if judged else None,
         "measures_judged": judged,

@@ -261,6 +261,9 @@ def render(model_dir: Path, run: Path | None) -> str:
     if clean:
         out.append(f"- {pct(1 - clean['delinearize_clean'])} of test outputs have at least one delinearization error "
                    "(e.g. a token out of place); the app still builds MusicXML from them and highlights bad measures.")
+    if clean and clean.get("ser_pitch") is not None:
+        out.append(f"- What is wrong: on the clean test split the pitch tokens alone score SER {pct(clean['ser_pitch'])}, "
+                   f"all the other tokens (rhythm, voices, beams, structure) {pct(clean['ser_not_pitch'])}.")
     source_metrics = shipped.get("source_metrics") or {}
     if source_metrics.get("dev_pitch_ce") is not None:
         out.append(f"- Pitches: on dev, the cross-entropy on pitch tokens is {source_metrics['dev_pitch_ce']:.3f} with each "
