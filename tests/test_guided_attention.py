@@ -75,7 +75,7 @@ def test_the_prior_can_be_learned():
     shares = []
     for _ in range(30):  # the guided term alone, so that its effect is not mixed with the CE's
         loss = _guided_loss(trainer, inputs)
-        shares.append(float(loss))
+        shares.append(float(loss.detach()))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

@@ -160,7 +160,7 @@ class ScheduledSampling(nn.Module):
         self.parts = {"ce": float(loss.detach())}
         if guided:
             share = guided_sum / max(1, guided_count)
-            self.parts["guided"] = float(share)
+            self.parts["guided"] = float(share.detach()) if torch.is_tensor(share) else float(share)
             loss = loss + self.guided_weight * share
         if getattr(self.model, "bag_head", None) is not None:
             bag = self.model.bag_of_tokens_loss(encoder_output, encoder_mask, labels)
