@@ -3,8 +3,9 @@
 The grammar follows the item structure lmx's Delinearizer parses: a system starts with `measure`; a
 measure holds items; a note item is [prefixes] root [suffixes] (pitch/rest/voice/chord... before the
 duration root, dot/stem/beam/staff... after it); `time` is followed by `beats:N` then `beat-type:N`;
-a clef may name its staff (`clef:G2 staff:1`); keys stand alone. What may come next depends on the previous token only, so the processor is
-one table lookup per step, valid for greedy, beam and sampled search alike.
+a clef may name its staff (`clef:G2 staff:1`); keys stand alone. What may come next depends on the
+previous token only, so the processor is one table lookup per step, valid for greedy, beam and sampled
+search alike.
 """
 import torch
 from lmx.linearization.vocabulary import (

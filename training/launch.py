@@ -18,8 +18,8 @@ CPU_HINT = ("on CPUs, launch with `ACCELERATE_USE_CPU=1 torchrun --nproc_per_nod
 def make_accelerator(precision: str, **kwargs) -> Accelerator:
     """Accelerator for "fp32" / "bf16"; SystemExit when it did not join every launched process."""
     accelerator = Accelerator(mixed_precision=accelerate_mixed_precision(precision), **kwargs)
-    launched = int(os.environ.get("WORLD_SIZE", "1"))
-    if launched != accelerator.num_processes:
+    launched = int(os.environ.get("WORLD_SIZE", "0"))  # unset under mpirun and TPU launchers: nothing to check
+    if launched > accelerator.num_processes:
         raise SystemExit(f"{launched} processes were launched (WORLD_SIZE), but accelerate joined "
                          f"{accelerator.num_processes} of them into the run: {CPU_HINT}")
     return accelerator
