@@ -1,11 +1,11 @@
 """The app served in-process and called over HTTP with gradio_client, as an API user calls it."""
 import json
 import shutil
-import socket
 from pathlib import Path
 
 import music21
 import pytest
+from conftest import free_port
 from gradio_client import Client, handle_file
 
 from acai_hf.app import build_demo, launch_options
@@ -18,12 +18,6 @@ SHIPPED = (DEFAULT_CHECKPOINT / "config.json").is_file()
 
 pytestmark = [pytest.mark.usefixtures("one_torch_thread"),
               pytest.mark.skipif(not EXAMPLES, reason="no example pages in examples/ yet")]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def serve(model_dir):

@@ -10,9 +10,8 @@ import json
 import os
 import re
 import shutil
-import socket
-from xml.etree import ElementTree
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -25,6 +24,7 @@ if CHROMIUM is None:
     pytest.skip("no chromium binary (apt-get install chromium) to run the browser test with",
                 allow_module_level=True)
 
+from conftest import free_port  # noqa: E402
 from playwright.sync_api import expect, sync_playwright  # noqa: E402  (requirements-ci.txt)
 
 from tests.tiny_omr_model import save_tiny_model  # noqa: E402
@@ -44,12 +44,6 @@ def artifacts():
     directory = Path(os.environ.get("ACAI_TEST_ARTIFACTS") or REPO / "test-artifacts")
     directory.mkdir(parents=True, exist_ok=True)
     return directory
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -4,25 +4,17 @@ uninterrupted two-process run (each rank restores its own RNG stream and data po
 their distributed paths; a launch whose processes accelerate did not join stops with the fix."""
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import VECTORS_PATH, free_port
 from safetensors.torch import load_file
-
-from conftest import VECTORS_PATH
 from synthetic_systems import save_synthetic_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def torchrun(module: str, *argv, cpu_joined=True, processes=2) -> subprocess.CompletedProcess:
@@ -85,5 +77,6 @@ def test_two_processes_mae_and_grpo(data, tmp_path):
 def test_processes_not_joined_stop_with_the_fix(data, tmp_path):
     done = torchrun("training.train", *train_argv(data, tmp_path / "run"), cpu_joined=False)
     assert done.returncode != 0
-    assert "2 processes were launched" in done.stderr + done.stdout and "ACCELERATE_USE_CPU=1" in done.stderr + done.stdout
+    output = done.stderr + done.stdout
+    assert "2 processes were launched" in output and "ACCELERATE_USE_CPU=1" in output
     assert not (tmp_path / "run" / "checkpoints").exists()
