@@ -1,7 +1,7 @@
 """Acai OMR Gradio app (runnable as a Hugging Face Space or with `python app.py`).
 
-python app.py [--model PATH] [--host HOST] [--port PORT]; the model folder defaults to $ACAI_OMR_MODEL,
-else the shipped checkpoints/acai-omr-small. The UI lives in acai_hf/app/.
+python app.py [--model PATH] [--int8] [--host HOST] [--port PORT]; the model folder defaults to
+$ACAI_OMR_MODEL, else the shipped checkpoints/acai-omr-small. The UI lives in acai_hf/app/.
 """
 import argparse
 import os
@@ -13,6 +13,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description="Acai OMR: sheet music pages to MusicXML and MIDI.")
     parser.add_argument("--model", default=os.environ.get(MODEL_ENV),
                         help=f"model folder (default: ${MODEL_ENV}, else checkpoints/acai-omr-small)")
+    parser.add_argument("--int8", action="store_true",
+                        help="int8 decoder weights: about 1.3x faster decoding on a CPU, nearly the same accuracy")
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     return parser.parse_args(argv)
@@ -20,7 +22,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    demo = build_demo(args.model)
+    demo = build_demo(args.model, int8=args.int8)
     if demo.omr.model.available:
         demo.omr.model.get()  # load before the first visitor waits for it
     demo.launch(server_name=args.host, server_port=args.port, **launch_options())

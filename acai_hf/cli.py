@@ -97,11 +97,13 @@ def resolve_model(model: str | None) -> str:
     return chosen
 
 
-def load_model(model: str, device):
+def load_model(model: str, device, int8=False):
     from .transcription import load
 
+    if int8 and device.type != "cpu":
+        raise CliError(f"--int8 runs on the CPU only; this process decodes on {device}.")
     try:
-        model, processor = load(model)
+        model, processor = load(model, int8=int8)
     except (OSError, ValueError) as error:
         raise CliError(f"--model {model}: cannot load the model ({error}).") from error
     return model.to(device), processor
@@ -210,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--constrained", action=argparse.BooleanOptionalAction, default=True,
                      help="decode only token sequences the LMX grammar allows (default: on)")
     run.add_argument("--batch-size", type=int, default=8, help="systems per batch")
+    run.add_argument("--int8", action="store_true",
+                     help="int8 decoder weights: faster decoding on a CPU, nearly the same accuracy")
     run.add_argument("--max-new-tokens", type=int, default=None, help="cap on tokens per system")
     return parser
 
@@ -235,7 +239,7 @@ def run_transcribe(args) -> int:
         raise CliError("no inputs: the folders given hold no images or PDFs")
     model_name = resolve_model(args.model)
     state = PartialState()
-    model, processor = load_model(model_name, state.device)
+    model, processor = load_model(model_name, state.device, args.int8)
     args.out.mkdir(parents=True, exist_ok=True)
     outcomes = []
     with state.split_between_processes(jobs) as mine:

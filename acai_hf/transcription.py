@@ -24,10 +24,12 @@ class Transcription:
     errors: list = field(default_factory=list)  # delinearization errors per system
 
 
-def load(model=None, processor=None):
+def load(model=None, processor=None, int8=False):
     """(model, processor) from a folder, a model id or instances; the processor defaults to the
     model's folder, else to one matching the model's patch budget. Instances are used as they are
-    (nothing is reloaded), so an app loads once and transcribes many times."""
+    (nothing is reloaded), so an app loads once and transcribes many times. `int8`: the decoder's
+    linear layers in int8 for faster CPU decoding (acai_hf.quantization_acai; the model is changed
+    in place)."""
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     if model is None:
@@ -39,6 +41,10 @@ def load(model=None, processor=None):
         model = AutoModelForImageTextToText.from_pretrained(str(model))
     if processor is None:
         processor = default_processor(model.config)
+    if int8:
+        from .quantization_acai import quantize_decoder
+
+        quantize_decoder(model)
     return model.eval(), processor
 
 
@@ -97,15 +103,15 @@ def _pad(inks):
 
 
 def transcribe(images, model=None, processor=None, num_beams=1, constrained=True, batch_size=4, progress=None,
-               **generate_kwargs) -> Transcription:
+               int8=False, **generate_kwargs) -> Transcription:
     """System images -> per-system LMX and confidence, the joined MusicXML, MIDI, validity report.
-    `model`/`processor`: a folder, a model id or loaded instances (see `load`). `progress(done_systems,
+    `model`/`processor`: a folder, a model id or loaded instances (see `load`; `int8` as there). `progress(done_systems,
     total_systems)`, if given, is called after each batch of systems is transcribed."""
     from .music import join_systems_with_errors, measure_validity, to_midi
 
     if not isinstance(images, (list, tuple)):
         images = [images]
-    model, processor = load(model, processor)
+    model, processor = load(model, processor, int8=int8)
     systems, confidences = generate_lmx(
         model, processor, images, num_beams=num_beams, constrained=constrained, batch_size=batch_size,
         progress=progress, **generate_kwargs,

@@ -127,3 +127,15 @@ def test_python_dash_m_entry_point():
     assert result.returncode == 0
     for option in ("--out", "--model", "--pages", "--beams", "--no-constrained", "--batch-size"):
         assert option in result.stdout
+
+
+def test_int8_transcribes_and_is_refused_off_the_cpu(tiny_model, tmp_path, capsys, one_torch_thread):
+    import torch
+
+    out = tmp_path / "out"
+    code, stdout, stderr = run([EXAMPLE, "-o", out, "--model", tiny_model, "--max-new-tokens", "8", "--int8"],
+                               capsys)
+    assert code == 0, stderr
+    assert (out / f"{EXAMPLE.stem}.musicxml").is_file()
+    with pytest.raises(cli.CliError, match="--int8 runs on the CPU only"):
+        cli.load_model(str(tiny_model), torch.device("cuda"), int8=True)

@@ -103,6 +103,7 @@ def parse_args(argv=None):
     parser.add_argument("--max-new-tokens", type=int, default=None)
     parser.add_argument("--image-column", default="image")
     parser.add_argument("--lmx-column", default="lmx")
+    parser.add_argument("--int8", action="store_true", help="int8 decoder weights (CPU; acai_hf.quantization_acai)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument("--workers", type=int, default=1, help="processes for TEDn")
     parser.add_argument("--seed", type=int, default=0)
@@ -118,7 +119,7 @@ def main(argv=None) -> dict:
     from acai_hf.transcription import load
     from training.data.loaders import load_system_dataset
 
-    model, processor = load(args.model)
+    model, processor = load(args.model, int8=args.int8)
     data = load_system_dataset(args.dataset, args.split, image_column=args.image_column, lmx_column=args.lmx_column)
     if args.limit is not None:
         data = data.select(range(min(args.limit, len(data))))
@@ -134,7 +135,7 @@ def main(argv=None) -> dict:
     seconds = time.perf_counter() - start
     metrics = score(predictions, data["lmx"], data["musicxml"], workers=args.workers)
     metrics.update(systems_per_s=len(images) / seconds, num_beams=args.num_beams, augment=args.augment,
-                   split=args.split, dataset=str(args.dataset), model=str(args.model))
+                   split=args.split, dataset=str(args.dataset), model=str(args.model), int8=args.int8)
 
     out = Path(args.out) if args.out else (Path(args.model) if Path(args.model).is_dir() else Path("."))
     out.mkdir(parents=True, exist_ok=True)

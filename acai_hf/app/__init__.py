@@ -7,9 +7,10 @@ CONCURRENCY = 2  # requests running at once; more wait in Gradio's queue
 MAX_UPLOAD = "100mb"  # acai_hf.page_input.MAX_BYTES
 
 
-def build_demo(model_dir=None, omr: OmrApp | None = None):
-    """The app for the model folder (default: $ACAI_OMR_MODEL, else checkpoints/acai-omr-small), queued."""
-    omr = omr or OmrApp(model_dir)
+def build_demo(model_dir=None, omr: OmrApp | None = None, int8=False):
+    """The app for the model folder (default: $ACAI_OMR_MODEL, else checkpoints/acai-omr-small), queued.
+    `int8`: decode with int8 decoder weights (faster on a CPU; acai_hf.quantization_acai)."""
+    omr = omr or OmrApp(model_dir, int8=int8)
     demo = build_ui(omr)
     demo.omr = omr  # the handlers behind the UI, for the command line's warm-up and for tests
     return demo.queue(default_concurrency_limit=CONCURRENCY)

@@ -34,8 +34,8 @@ def check_options(beams, constrained) -> tuple[int, bool]:
 
 
 class OmrApp:
-    def __init__(self, model_dir=None, dirs: RequestDirs | None = None):
-        self.model = ModelHolder(model_dir)
+    def __init__(self, model_dir=None, dirs: RequestDirs | None = None, int8=False):
+        self.model = ModelHolder(model_dir, int8=int8)
         self.dirs = dirs or RequestDirs()
 
     # -- pages and boxes -------------------------------------------------------------------------
