@@ -255,6 +255,10 @@ def test_evaluate_cli_writes_json(dataset_dir, tmp_path):
         assert key in saved
     assert saved["systems"] == 3 and saved["ser"] >= 0 and saved["systems_per_s"] > 0
     assert "| ser |" in (tmp_path / "eval" / "eval-test-augmented.md").read_text()
+    int8 = evaluate.main([str(run / "final"), "--dataset", str(dataset_dir), "--split", "test", "--limit", "3",
+                          "--int8", "--out", str(tmp_path / "eval")])
+    assert int8["int8"] and json.loads((tmp_path / "eval" / "eval-test-int8.json").read_text())["int8"]
+    assert not json.loads((tmp_path / "eval" / "eval-test-augmented.json").read_text())["int8"]  # not overwritten
 
 
 def test_score_splits_the_ser_into_pitches_and_the_rest():

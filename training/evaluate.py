@@ -139,8 +139,10 @@ def main(argv=None) -> dict:
 
     out = Path(args.out) if args.out else (Path(args.model) if Path(args.model).is_dir() else Path("."))
     out.mkdir(parents=True, exist_ok=True)
-    name = f"eval-{args.split}" + ("-augmented" if args.augment else "")  # clean and augmented side by side
-    title = f"{args.model} on {args.split}" + (" (camera-like augmentation)" if args.augment else "")
+    # clean, augmented and int8 results side by side, none overwriting the card's fp32 figures
+    name = f"eval-{args.split}" + ("-augmented" if args.augment else "") + ("-int8" if args.int8 else "")
+    title = (f"{args.model} on {args.split}" + (" (camera-like augmentation)" if args.augment else "")
+             + (" (int8 decoder)" if args.int8 else ""))
     (out / f"{name}.json").write_text(json.dumps(metrics, indent=1))
     with open(out / f"{name}-predictions.jsonl", "w") as f:  # per system, for error analysis (training/model_card.py)
         for index, (prediction, gold) in enumerate(zip(predictions, data["lmx"])):

@@ -3,7 +3,8 @@
     python -m training.model_card checkpoints/acai-omr-small --run ~/.cache/acai-omr/runs/RUN
 
 Every figure in the card is read from a file a repo command wrote:
-- MODEL/eval-test.json and eval-test-augmented.json (+ -predictions.jsonl): `training.evaluate`
+- MODEL/eval-test.json, eval-test-augmented.json and (if present) eval-test-int8.json (+ -predictions.jsonl):
+  `training.evaluate`
 - MODEL/metrics.json: `training.ship` (dev figures, and the checkpoint the weights came from)
 - RUN/args.json, train.csv, dev.csv, curves.png: `training.train`
 - the dataset's build.json: `training.data build`
@@ -46,13 +47,13 @@ def ser_by_length(predictions_file: Path) -> list[tuple[str, int, float]]:
     return table
 
 
-def results_table(clean: dict | None, augmented: dict | None) -> str:
+def results_table(clean: dict | None, augmented: dict | None, int8: dict | None = None) -> str:
     def cell(metrics, key, fmt=pct):
         return "n/a" if not metrics or metrics.get(key) is None else fmt(metrics[key])
 
     lines = ["| test split | SER | TEDn | well-formed | measures filled | s / system | systems |",
              "|---|---|---|---|---|---|---|"]
-    for name, m in (("clean", clean), ("camera-like augmentation", augmented)):
+    for name, m in (("clean", clean), ("camera-like augmentation", augmented), ("clean, int8 decoder", int8)):
         if m:
             lines.append(f"| {name} | {cell(m, 'ser')} | {cell(m, 'tedn')} | {cell(m, 'delinearize_clean')} | "
                          f"{cell(m, 'measure_fill')} | {1 / m['systems_per_s']:.2f} | {m['systems']} |")
@@ -183,6 +184,7 @@ def render(model_dir: Path, run: Path | None) -> str:
     config = read_json(model_dir / "config.json") or {}
     clean = read_json(model_dir / "eval-test.json")
     augmented = read_json(model_dir / "eval-test-augmented.json")
+    int8 = read_json(model_dir / "eval-test-int8.json")
     shipped = read_json(model_dir / "metrics.json") or {}
     source = shipped.get("source")
     facts = training_facts(run, source_step(Path(source)) if source else None)
@@ -246,9 +248,10 @@ def render(model_dir: Path, run: Path | None) -> str:
         out += ["(no training run given)", ""]
     out += ["## Results", "",
             "Greedy decoding on the test split (reserved music21 pieces rendered by our engine), micro-averaged:", "",
-            results_table(clean, augmented), "",
+            results_table(clean, augmented, int8), "",
             "Reproduce: `python -m training.evaluate checkpoints/acai-omr-small --dataset DATA --split test` "
-            "(add `--augment` for the second row).", "",
+            "(add `--augment` for the camera-like row, `--int8` for the int8 one: the decoder's linear layers with "
+            "int8 weights, faster on a CPU, `python app.py --int8`).", "",
             *target_lines(clean, augmented), ""]
     if dev:
         out += [f"Dev split ({shipped.get('dev_limit')} systems, when shipped by `training.ship`): "
