@@ -105,8 +105,8 @@ def _pad(inks):
 def transcribe(images, model=None, processor=None, num_beams=1, constrained=True, batch_size=4, progress=None,
                int8=False, **generate_kwargs) -> Transcription:
     """System images -> per-system LMX and confidence, the joined MusicXML, MIDI, validity report.
-    `model`/`processor`: a folder, a model id or loaded instances (see `load`; `int8` as there). `progress(done_systems,
-    total_systems)`, if given, is called after each batch of systems is transcribed."""
+    `model`/`processor`: a folder, a model id or loaded instances (see `load`; `int8` as there).
+    `progress(done_systems, total_systems)`, if given, is called after each batch of systems is transcribed."""
     from .music import join_systems_with_errors, measure_validity, to_midi
 
     if not isinstance(images, (list, tuple)):

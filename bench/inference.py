@@ -7,6 +7,8 @@ image processed as the app would. Prints one table; the figures go into the READ
     python bench/inference.py                   # small at batch 1 and 4, base at 1 and 4, cache speed-up
     python bench/inference.py --cases small:4   # one case
     python bench/inference.py --threads 1       # when other processes share the 2 cores (steadier)
+    python bench/inference.py --repeats 5       # each case's fastest of 5 runs (default 3): a shared
+                                                # machine only ever adds time
     python bench/inference.py --cases small:4:int8   # int8 decoder weights (acai_hf.quantization_acai)
     python bench/inference.py --cases small:4:bare   # the floor: the decoding step's tensor operations
                                                      # in a bare loop (no generate(), no modules)
