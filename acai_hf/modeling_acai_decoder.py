@@ -57,11 +57,10 @@ class AcaiDecoderLayer(GradientCheckpointingLayer):
             layer = cache.cross_attention_cache.layers[self.layer_idx]
             return layer.keys, layer.values
         key, value = heads_of(self.cross_kv(encoder_hidden_states), 2, self.heads)
-        # Contiguous once per sequence: SDPA reads the strided views of the fused projection about
-        # twice as slowly, on every step that follows.
-        key, value = key.contiguous(), value.contiguous()
         if cache is not None:
-            key, value = cache.cross_attention_cache.update(key, value, self.layer_idx)
+            # Cached keys/values are read on every later step, and SDPA reads the strided views of the
+            # fused projection more slowly: copy them contiguous once. A single use (training) needs no copy.
+            key, value = cache.cross_attention_cache.update(key.contiguous(), value.contiguous(), self.layer_idx)
             cache.is_updated[self.layer_idx] = True
         return key, value
 
