@@ -1,7 +1,9 @@
 """Data engine: slicing ground truth, the image-vs-truth checks, corpus reductions, and tiny builds
 (determinism, resume after an interrupt, stats, montage)."""
 import random
+import re
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from datasets import load_dataset
@@ -211,6 +213,12 @@ def test_stats_and_montage(tiny_build, tmp_path):
     folder, _ = tiny_build
     text = report(folder)
     assert "train: 23 systems" in text and "vocabulary coverage" in text and "never produced" in text
+    pitch_share = re.search(r"source procedural: [\d.]+% of \d+ / ([\d.]+)% of", text)
+    assert pitch_share and float(pitch_share.group(1)) >= 98 and "without a box" in text
     out = tmp_path / "montage.png"
     montage(folder, out, n=2, columns=1)
     assert Image.open(out).height > 100
+    montage(folder, out, n=2, columns=1, boxes=True)
+    coloured = np.asarray(Image.open(out).convert("RGB"), dtype=int)
+    red = (coloured[..., 0] > 180) & (coloured[..., 1] < 80) & (coloured[..., 2] < 80)
+    assert red.sum() > 50  # the noteheads' boxes are drawn

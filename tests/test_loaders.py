@@ -72,6 +72,7 @@ def test_olimpic_layout_follows_the_split_indexes(olimpic_root):
     assert {row["source"] for row in train} == {"olimpic"}
     assert first["n_measures"] == measure_count(first["lmx"]) > 0
     assert first["engraving"] == "{}"
+    assert first["token_boxes"] is None and first["staff_lines"] is None  # no engraver geometry
     assert dataset["dev"][0]["piece_id"] == "202"
 
 
@@ -155,6 +156,7 @@ def test_hugging_face_dataset_is_conformed(gold_systems):
         "{}",
     )
     assert row["system_index"] == 0
+    assert (row["token_boxes"], row["token_glyph_boxes"], row["staff_lines"]) == (None, None, None)
 
 
 def test_hugging_face_errors(gold_systems):
@@ -202,6 +204,9 @@ def test_engine_output_loads_as_is(tmp_path, gold_systems):
             "system_index": index,
             "n_measures": measure_count(lmx),
             "engraving": '{"font": "Leipzig"}',
+            "token_boxes": [[1.0, 2.0, 3.0, 4.0]] + [None] * (len(lmx.split()) - 1),
+            "token_glyph_boxes": None,
+            "staff_lines": [[10.0, 20.0, 30.0, 40.0, 50.0], [90.0, 100.0, 110.0, 120.0, 130.0]],
         }
         for name, value in values.items():
             rows[name].append(value)
@@ -214,6 +219,8 @@ def test_engine_output_loads_as_is(tmp_path, gold_systems):
     assert dataset["train"][1]["engraving"] == '{"font": "Leipzig"}'
     assert dataset["train"][1]["piece_id"] == "piece-1"
     assert dataset["dev"][0]["lmx"] == lmx_text(gold_systems[0][1])
+    assert dataset["train"][0]["token_boxes"][:2] == [[1.0, 2.0, 3.0, 4.0], None]
+    assert dataset["train"][0]["token_glyph_boxes"] is None and len(dataset["train"][0]["staff_lines"]) == 2
 
 
 def test_unrecognised_folders(tmp_path):

@@ -2,7 +2,7 @@
 
   python -m training.data build --out DIR --systems N --seed S --workers W [--mix procedural=0.7,...]
   python -m training.data stats DIR
-  python -m training.data montage DIR [--n 20] [--split train] --out montage.png
+  python -m training.data montage DIR [--n 20] [--split train] [--boxes] --out montage.png
 """
 import argparse
 import logging
@@ -26,7 +26,7 @@ def main(argv=None):
     build.add_argument("--units-per-shard", type=int, default=4, help="pieces per parquet shard")
     build.add_argument("--test-pieces", type=int, default=None, help="only the first K reserved pieces")
 
-    stats = commands.add_parser("stats", help="token lengths and LMX vocabulary coverage per split")
+    stats = commands.add_parser("stats", help="token lengths, LMX vocabulary and geometry coverage per split")
     stats.add_argument("dir", type=Path)
 
     montage = commands.add_parser("montage", help="random images above their re-engraved ground truth")
@@ -36,6 +36,7 @@ def main(argv=None):
     montage.add_argument("--split", default="train")
     montage.add_argument("--seed", type=int, default=0)
     montage.add_argument("--columns", type=int, default=2)
+    montage.add_argument("--boxes", action="store_true", help="draw each token's box on its image, by kind")
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
@@ -59,7 +60,9 @@ def main(argv=None):
     else:
         from training.data.montage import montage as make_montage
 
-        make_montage(args.dir, args.out, n=args.n, split=args.split, seed=args.seed, columns=args.columns)
+        make_montage(
+            args.dir, args.out, n=args.n, split=args.split, seed=args.seed, columns=args.columns, boxes=args.boxes
+        )
         print(f"wrote {args.out}")
 
 

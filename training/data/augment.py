@@ -3,6 +3,7 @@
 Clean renders are stored and augmented on the fly (each image costs milliseconds). The output
 keeps the input's size and stays grayscale; geometry fills exposed area with white. For MAE
 pretraining the clean image is the reconstruction target, so `pair` returns it alongside.
+`apply` also moves a row's engraver geometry (token boxes, staff lines) with the pixels.
 """
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -11,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from training.data import augment_photometric as photometric
-from training.data.augment_geometry import warp
+from training.data.augment_geometry import Warp, random_warp
 from training.data.grayscale import to_grayscale
 
 # In the order a photo is made: print, pose, optics, paper and light, sensor, tone curve, file.
@@ -54,17 +55,26 @@ class CameraAugment:
         self, image: Image.Image | np.ndarray, rng: np.random.Generator | None = None
     ) -> Image.Image:
         """The augmented image ("L", same size); deterministic for a given rng state."""
+        return self.apply(image, rng)[0]
+
+    def apply(
+        self, image: Image.Image | np.ndarray, rng: np.random.Generator | None = None, geometry: dict | None = None
+    ) -> tuple[Image.Image, dict | None]:
+        """The augmented image and the geometry moved with it: `geometry` maps names to lists of boxes
+        ([x0, y0, x1, y1] or None), except "staff_lines" (per staff, the y of its lines)."""
         rng = np.random.default_rng() if rng is None else rng
         image = to_grayscale(image)
         if rng.random() >= self.p:
-            return image
+            return image, geometry
         # Decide every op first, so the draws that follow do not depend on which ops ran.
         chosen = {name for name in OPS if rng.random() < self.op_probs[name]}
         strength = self.strength
         if "ink" in chosen:
             image = Image.fromarray(photometric.ink_thickness(np.asarray(image), rng, strength))
         if "warp" in chosen:
-            image = warp(image, rng, strength)
+            drawn = random_warp(image.size, rng, strength)
+            image = drawn.image(image)
+            geometry = moved_geometry(drawn, geometry)
         if "blur" in chosen:
             image = photometric.blur(image, rng, strength)
         tone_ops = [op for name, op in TONE_OPS.items() if name in chosen]
@@ -77,7 +87,7 @@ class CameraAugment:
             image = photometric.contrast(image, rng, strength)
         if "jpeg" in chosen:
             image = photometric.jpeg(image, rng, strength)
-        return image
+        return image, geometry
 
     def pair(
         self, image: Image.Image | np.ndarray, rng: np.random.Generator | None = None
@@ -85,6 +95,20 @@ class CameraAugment:
         """(augmented, clean): the clean grayscale image is the MAE reconstruction target."""
         clean = to_grayscale(image)
         return self(clean, rng), clean
+
+
+def moved_geometry(drawn: Warp, geometry: dict | None) -> dict | None:
+    if geometry is None:
+        return None
+    moved = {}
+    for name, value in geometry.items():
+        if value is None:
+            moved[name] = None
+        elif name == "staff_lines":
+            moved[name] = [[drawn.y(y) for y in lines] for lines in value]
+        else:
+            moved[name] = [drawn.box(box) for box in value]
+    return moved
 
 
 @dataclass

@@ -148,6 +148,9 @@ def _conform_batch(
                 musicxml=kept("musicxml", position),
                 n_measures=kept("n_measures", position),
                 engraving=kept("engraving", position),
+                token_boxes=kept("token_boxes", position),
+                token_glyph_boxes=kept("token_glyph_boxes", position),
+                staff_lines=kept("staff_lines", position),
             )
         )
     return {name: [row[name] for row in rows] for name in FEATURES}

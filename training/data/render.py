@@ -107,6 +107,8 @@ class RenderedSystem:
     rest_count: int  # visible rests and measure rests drawn
     clipped: bool  # ink touches the page edge: part of the system fell outside the page
     crop_margins: tuple[int, int, int, int]  # left, top, right, bottom, in pixels
+    svg: str = ""  # the page as Verovio drew it (the witness of where each symbol is)
+    crop_origin: tuple[int, int] = (0, 0)  # where the image's top-left pixel lies on the rasterised page
 
 
 @lru_cache(maxsize=1)
@@ -133,12 +135,17 @@ def _unstroked_glyphs(svg: str) -> str:
     return glyphs + svg[defs_end:]
 
 
+def raster_zoom(pixels_per_space: float) -> float:
+    """Pixels per outer SVG unit when a staff space is drawn `pixels_per_space` pixels tall."""
+    return pixels_per_space / (2 * UNIT)
+
+
 def rasterise(svg: str, pixels_per_space: float) -> np.ndarray:
     """The page as a uint8 gray array on white paper."""
     png = resvg_py.svg_to_bytes(
         svg_string=_unstroked_glyphs(svg),
         background="white",
-        zoom=pixels_per_space / (2 * UNIT),
+        zoom=raster_zoom(pixels_per_space),
         skip_system_fonts=True,  # loading every system font costs more than drawing the page
         font_files=TEXT_FONTS,
         font_family="DejaVu Serif",
@@ -148,8 +155,9 @@ def rasterise(svg: str, pixels_per_space: float) -> np.ndarray:
         return np.asarray(image.convert("L"))
 
 
-def crop_to_ink(page: np.ndarray, margins: tuple[int, int, int, int]) -> tuple[Image.Image, bool]:
-    """The ink's bounding box plus margins (white beyond the page), and whether ink touches the edge."""
+def crop_to_ink(page: np.ndarray, margins: tuple[int, int, int, int]) -> tuple[Image.Image, bool, tuple[int, int]]:
+    """The ink's bounding box plus margins (white beyond the page), whether ink touches the edge, and
+    where the crop's top-left pixel lies on the page."""
     ink = page < INK_THRESHOLD
     rows, columns = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
     if rows.size == 0:
@@ -163,7 +171,8 @@ def crop_to_ink(page: np.ndarray, margins: tuple[int, int, int, int]) -> tuple[I
     canvas[margin_top : margin_top + bottom - top, margin_left : margin_left + right - left] = page[
         top:bottom, left:right
     ]
-    return Image.fromarray(canvas, mode="L"), clipped
+    origin = (int(left) - margin_left, int(top) - margin_top)
+    return Image.fromarray(canvas, mode="L"), clipped, origin
 
 
 def random_margins(rng: random.Random, pixels_per_space: float) -> tuple[int, int, int, int]:
@@ -176,7 +185,7 @@ def render_piece(musicxml: str, engraving: Engraving, rng: random.Random) -> lis
     systems = []
     for svg in engrave_pages(musicxml, engraving):
         margins = random_margins(rng, engraving.pixels_per_space)
-        image, clipped = crop_to_ink(rasterise(svg, engraving.pixels_per_space), margins)
+        image, clipped, origin = crop_to_ink(rasterise(svg, engraving.pixels_per_space), margins)
         systems.append(
             RenderedSystem(
                 image=image,
@@ -186,6 +195,8 @@ def render_piece(musicxml: str, engraving: Engraving, rng: random.Random) -> lis
                 rest_count=len(REST_CLASS.findall(svg)),
                 clipped=clipped,
                 crop_margins=margins,
+                svg=svg,
+                crop_origin=origin,
             )
         )
     return systems

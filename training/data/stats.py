@@ -1,4 +1,5 @@
-"""Token lengths and LMX vocabulary coverage of a built dataset, split by split."""
+"""Token lengths, LMX vocabulary coverage and geometry coverage of a built dataset, split by split."""
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -18,6 +19,7 @@ NOT_PIANOFORM = {
     "clef:G3", "clef:G4", "clef:G5", "clef:C1", "clef:C2", "clef:C5", "clef:F1", "clef:F2", "clef:F5",
     *(t for t in TIME_MODIFICATION_TOKENS if t not in COMMON_TUPLETS),  # irregular tuplets
 }  # fmt: skip
+PITCH_SET = set(PITCH_TOKENS)
 PIANO_VOCABULARY = [token for token in ALL_TOKENS if token not in NOT_PIANOFORM]
 LENGTH_PERCENTILES = (0, 10, 50, 90, 99, 100)
 
@@ -49,6 +51,35 @@ def coverage_lines(name: str, counts: Counter) -> list[str]:
     ]
 
 
+def geometry_lines(dataset_dir: Path) -> list[str]:
+    """Share of tokens, and of pitch tokens, that have a box, per source and per font; what lacks one."""
+    tokens, boxed, unboxed = Counter(), Counter(), Counter()
+    for file in sorted((Path(dataset_dir) / "data").glob("*.parquet")):
+        table = pq.read_table(file, columns=["lmx", "source", "engraving", "token_boxes"]).to_pylist()
+        for row in table:
+            font = json.loads(row["engraving"] or "{}").get("font", "unknown")
+            boxes = row["token_boxes"] or [None] * len(row["lmx"].split())
+            for token, box in zip(row["lmx"].split(), boxes):
+                kind = "pitch" if token in PITCH_SET else "all"
+                for group in (("source", row["source"]), ("font", font)):
+                    for counted in {kind, "all"}:
+                        tokens[group, counted] += 1
+                        boxed[group, counted] += box is not None
+                if box is None:
+                    unboxed[token] += 1
+    if not tokens:
+        return ["geometry: no systems"]
+    lines = ["geometry (tokens with a box: all / pitch tokens):"]
+    for group in sorted({group for group, _ in tokens}):
+        shares = [f"{boxed[group, k] / tokens[group, k]:.2%} of {tokens[group, k]}" if tokens[group, k] else "-"
+                  for k in ("all", "pitch")]
+        lines.append(f"  {group[0]} {group[1]}: {shares[0]} / {shares[1]}")
+    total = sum(unboxed.values())
+    common = ", ".join(f"{token} {count / total:.1%}" for token, count in unboxed.most_common(12))
+    lines.append(f"  without a box ({total} tokens): {common}")
+    return lines
+
+
 def report(dataset_dir: Path) -> str:
     lines, total = [], Counter()
     for split in SPLITS:
@@ -65,4 +96,5 @@ def report(dataset_dir: Path) -> str:
     lines.append("all splits:")
     lines += coverage_lines("all", total)
     lines.append(f"  left out of the pianoform vocabulary: {' '.join(sorted(NOT_PIANOFORM))}")
+    lines += geometry_lines(dataset_dir)
     return "\n".join(lines)

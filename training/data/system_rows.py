@@ -25,6 +25,9 @@ def schema_row(
     musicxml: str | None = None,
     n_measures: int | None = None,
     engraving: str | None = None,
+    token_boxes: list | None = None,
+    token_glyph_boxes: list | None = None,
+    staff_lines: list | None = None,
 ) -> dict:
     """A row ready for FEATURES: grayscale image bytes, normalised LMX, defaults for what is unknown."""
     text = lmx_text(lmx)
@@ -38,4 +41,7 @@ def schema_row(
         "system_index": system_index,
         "n_measures": measure_count(text) if n_measures is None else n_measures,
         "engraving": engraving or "{}",
+        "token_boxes": token_boxes,  # outside data has no geometry: null
+        "token_glyph_boxes": token_glyph_boxes,
+        "staff_lines": staff_lines,
     }

@@ -1,0 +1,177 @@
+"""The engraver's geometry of one system, token by token, in the pixels of the system's image.
+
+Every LMX token gets the box of the symbol it belongs to (`token_boxes`): all the tokens of a note share
+its notehead (a rest its glyph), clef/key/time tokens their glyphs, `measure` the measure's start;
+backup and forward have nothing drawn (None). `token_glyph_boxes` points a token at the very glyph that
+shows it where that is not the head: a duration at the stem and flag, `stem:*` at the stem, `beam:*`
+at the beam, an accidental, a dot or an articulation at its glyph. `staff_lines` holds the y of each
+staff's five lines, top first.
+"""
+from dataclasses import dataclass
+
+from lmx.linearization.vocabulary import ACCIDENTAL_TOKENS, NOTE_TYPE_TOKENS
+from lxml import etree as ET
+
+from training.data.svg_geometry import Box, MeasureGeometry, PageGeometry, union
+from training.data.token_owners import Owner
+
+NOTE_ID = "acai-n{}"
+ARTICULATION_TOKENS = {"staccato", "accent", "strong-accent", "tenuto"}
+STEPS = "CDEFGAB"
+CLEF_LINE_PITCH = {"G": ("G", 4), "F": ("F", 3), "C": ("C", 4)}  # the pitch on the clef's line
+
+
+@dataclass
+class SystemGeometry:
+    token_boxes: list[list[float] | None]
+    token_glyph_boxes: list[list[float] | None]
+    staff_lines: list[list[float]]
+
+
+def tag_notes(root: ET._Element):
+    """An id on every <note> (`acai-n<k>`, in document order): Verovio keeps it in the SVG."""
+    for index, note in enumerate(root.iter("note")):
+        note.set("id", NOTE_ID.format(index))
+
+
+def strip_note_ids(root: ET._Element):
+    for note in root.iter("note"):
+        note.attrib.pop("id", None)
+
+
+@dataclass(frozen=True)
+class PixelMapping:
+    """Outer SVG units (zoom 1) to the system image's pixels: scale by the zoom, shift by the crop."""
+
+    zoom: float
+    origin: tuple[float, float]  # where the image's top-left lies on the rasterised page
+    size: tuple[int, int]  # the image's width and height
+
+    def box(self, page: PageGeometry, box: Box | None) -> list[float] | None:
+        if box is None:
+            return None
+        x0, y0, x1, y1 = page.to_outer(box)
+        ox, oy = self.origin
+        width, height = self.size
+        x0, x1 = sorted((min(max(x0 * self.zoom - ox, 0.0), width), min(max(x1 * self.zoom - ox, 0.0), width)))
+        y0, y1 = sorted((min(max(y0 * self.zoom - oy, 0.0), height), min(max(y1 * self.zoom - oy, 0.0), height)))
+        if x1 <= x0 or y1 <= y0:
+            return None  # wholly outside the image
+        return [round(x0, 1), round(y0, 1), round(x1, 1), round(y1, 1)]
+
+    def y(self, page: PageGeometry, y: float) -> float:
+        return round(page.y_to_outer(y) * self.zoom - self.origin[1], 2)
+
+
+def system_geometry(
+    tokens: list[str], owners: list[Owner], page: PageGeometry, measures: list[int], mapping: PixelMapping
+) -> SystemGeometry:
+    """Boxes for every token of a system whose measures (indices in the piece) the page draws."""
+    drawn = [page.measures.get(index, MeasureGeometry()) for index in measures]
+    clefs = _clef_glyphs(tokens, owners, drawn)
+    boxes, glyph_boxes = [], []
+    for token, owner in zip(tokens, owners):
+        box, glyph = _symbol_box(token, owner, page, drawn, clefs)
+        boxes.append(mapping.box(page, box))
+        glyph_boxes.append(mapping.box(page, glyph))
+    first = drawn[0] if drawn else MeasureGeometry()
+    lines = [[mapping.y(page, y) for y in first.staff_lines[staff]] for staff in sorted(first.staff_lines)]
+    return SystemGeometry(boxes, glyph_boxes, lines)
+
+
+def _symbol_box(token: str, owner: Owner, page: PageGeometry, drawn: list[MeasureGeometry], clefs: dict):
+    """(the symbol's box, the token's own glyph box), in SVG units."""
+    if owner.kind == "note":
+        note = page.notes.get(owner.note_id)
+        if note is None or note.head is None:
+            return None, None
+        return note.head, _glyph_of(token, note)
+    if owner.kind == "none" or not 0 <= owner.measure < len(drawn):
+        return None, None
+    measure = drawn[owner.measure]
+    if owner.kind == "measure":
+        return _measure_start(measure), None
+    if owner.kind == "key":
+        return union(measure.keys), None
+    if owner.kind == "time":
+        return union(measure.times), None
+    if owner.kind == "clef":
+        found = clefs.get(owner.staff, [])
+        return (found[owner.clef_index] if owner.clef_index < len(found) else None), None
+    return None, None
+
+
+def _glyph_of(token: str, note) -> Box | None:
+    if token in NOTE_TYPE_TOKENS:
+        return union([note.stem, note.flag]) or note.head
+    if token == "rest:measure":
+        return note.head
+    if token.startswith("stem:"):
+        return note.stem
+    if token.startswith("beam:"):
+        return note.beam
+    if token in ACCIDENTAL_TOKENS:
+        return note.accidental
+    if token == "dot":
+        return note.dots
+    if token in ARTICULATION_TOKENS:
+        return note.articulation
+    return None
+
+
+def _measure_start(measure: MeasureGeometry) -> Box | None:
+    """A staff space either side of where the measure begins, over both staves."""
+    if not measure.staff_lines:
+        return None
+    ys = [y for lines in measure.staff_lines.values() for y in lines]
+    top_staff = next(iter(measure.staff_lines.values()))
+    space = (top_staff[-1] - top_staff[0]) / 4
+    return (measure.x0 - space, min(ys), measure.x0 + space, max(ys))
+
+
+def _clef_glyphs(tokens: list[str], owners: list[Owner], drawn: list[MeasureGeometry]) -> dict[int, list[Box]]:
+    """Each staff's clef glyphs in the system, left to right, when they pair one to one with its clef
+    tokens (a courtesy clef at the system's end may follow them); otherwise none for that staff."""
+    wanted: dict[int, int] = {}
+    for token, owner in zip(tokens, owners):
+        if owner.kind == "clef" and token.startswith("clef:"):
+            wanted[owner.staff] = wanted.get(owner.staff, 0) + 1
+    found = {}
+    for staff, count in wanted.items():
+        glyphs = sorted((box for measure in drawn for box in measure.clefs.get(staff, [])), key=lambda b: b[0])
+        if len(glyphs) in (count, count + 1):
+            found[staff] = glyphs[:count]
+    return found
+
+
+def diatonic(step: str, octave: int) -> int:
+    return octave * 7 + STEPS.index(step)
+
+
+def clef_disagreements(tokens: list[str], owners: list[Owner], geometry: SystemGeometry, truth: ET._Element) -> int:
+    """How many drawn noteheads sit where their staff's clef in force puts another step.
+
+    The height of a notehead between its staff's lines gives its step under the clef; a system whose
+    drawing disagrees with its LMX (e.g. an octave clef LMX cannot say) is not trusted for training.
+    """
+    staff_of = {note.get("id"): int(note.findtext("staff", "1")) for note in truth.iter("note")}
+    clef_lines: dict[int, int] = {}  # staff -> diatonic index of its bottom line
+    wrong = 0
+    for index, (token, owner) in enumerate(zip(tokens, owners)):
+        if owner.kind == "clef" and token.startswith("clef:"):
+            sign, line = token[5], token[6:]
+            if sign in CLEF_LINE_PITCH and line.isdigit():
+                clef_lines[owner.staff] = diatonic(*CLEF_LINE_PITCH[sign]) - 2 * (int(line) - 1)
+            continue
+        box = geometry.token_boxes[index]
+        if owner.kind != "note" or box is None or not token[0] in STEPS or not token[-1].isdigit():
+            continue
+        staff = staff_of.get(owner.note_id, 1)
+        if staff not in clef_lines or staff > len(geometry.staff_lines):
+            continue
+        lines = geometry.staff_lines[staff - 1]
+        half_space = (lines[-1] - lines[0]) / 8
+        drawn_step = clef_lines[staff] + round((lines[-1] - (box[1] + box[3]) / 2) / half_space)
+        if drawn_step != diatonic(token[0], int(token[1:])):
+            wrong += 1
+    return wrong
