@@ -116,6 +116,11 @@ class AcaiOMRConfig(VisionEncoderDecoderConfig):
     # output predicts how often each token occurs in the system, which asks the encoder for content
     # from the first step, while the decoder still learns mostly from its own token history.
     bag_loss_weight: float | int = 0.0
+    # Weight of the auxiliary dense loss (0: no head). A linear head on every patch of the transition's
+    # output (what cross-attention reads) says which tokens' symbols the patch holds (notehead by pitch, rest, accidental, clef, ...),
+    # learnt from the engraver's geometry (training/geometry_targets.py): the encoder is told what is
+    # where instead of finding it through the decoder's cross-entropy. Training only.
+    dense_loss_weight: float | int = 0.0
     pad_token_id: int | None = PAD_ID
     bos_token_id: int | None = BOS_ID
     eos_token_id: int | None = EOS_ID

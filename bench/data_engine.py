@@ -3,8 +3,9 @@
     python bench/data_engine.py [--systems 600] [--workers 2] [--seed 0]
 
 End to end: worker start-up, piece generation or corpus loading, engraving, rasterising, slicing,
-checks and parquet writing all count. The target on this machine is at least 15 systems/s. Other jobs
-on the same cores slow it down, so the CPU time per system is printed too.
+checks, the engraver's geometry of every token (training/data/token_geometry.py) and parquet writing
+all count. The target on this machine is at least 25 systems/s. Other jobs on the same cores slow it
+down, so the CPU time per system is printed too.
 """
 import argparse
 import sys

@@ -21,7 +21,11 @@ import torch.nn.functional as F
 from torch import nn
 from transformers.models.vision_encoder_decoder.modeling_vision_encoder_decoder import shift_tokens_right
 
+from training.box_attention import box_attention_loss
+from training.geometry_targets import keys_in_boxes
 from training.guided_attention import guided_attention_loss, image_columns, key_positions
+
+FIRST_LMX_ID = 4  # ids below are the tokenizer's specials (pad, bos, eos, unk)
 
 
 def teacher_forcing_prob(progress: float, start: float = 0.0, floor: float = 0.0) -> float:
@@ -87,7 +91,8 @@ class ScheduledSampling(nn.Module):
     `group_size`: sequences per decoder pass (0: the whole batch in one padded pass)."""
 
     def __init__(self, model, detach_first_pass: bool = False, group_size: int = 0, guided_weight: float = 0.0,
-                 guided_heads: int | None = None, measure_id: int | None = None, backup_id: int | None = None):
+                 guided_heads: int | None = None, measure_id: int | None = None, backup_id: int | None = None,
+                 box_weight: float = 0.0, corrupt_prob: float = 0.0):
         super().__init__()
         self.model = model
         self.detach_first_pass = detach_first_pass
@@ -99,6 +104,10 @@ class ScheduledSampling(nn.Module):
         self.backup_id = backup_id  # with measure spans: splits a measure into its voices' stretches
         if guided_weight and measure_id is None:
             raise ValueError("guided attention needs the id of the `measure` token")
+        # training.box_attention: weight of pulling the steered heads onto each token's engraved box
+        self.box_weight = box_weight
+        # share of the teacher-forced decoder inputs replaced by random LMX tokens (SMT, DAN: ~0.2)
+        self.corrupt_prob = corrupt_prob
         self.parts = {}
 
     def record_cross_attention(self, on: bool) -> None:
@@ -113,11 +122,13 @@ class ScheduledSampling(nn.Module):
         ).logits
 
     def forward(self, pixel_values, pixel_mask, labels, tf_prob: float = 1.0, tau: float = 1.0, hard: bool = False,
-                measure_spans=None):
+                measure_spans=None, token_patch_boxes=None, dense_targets=None):
         """-> (loss, pass-2 logits, detached and zero where padded). labels: (B, T), padded with -100.
         The loss is the CE plus, when the model has a bag-of-tokens head, its weighted auxiliary loss,
         and with guided attention its weighted prior (sharper where `measure_spans` are known, see
-        training.guided_attention); `self.parts` keeps each (floats) for logging."""
+        training.guided_attention); with the engraver's geometry (training.collate), the box attention
+        loss on `token_patch_boxes` and the dense head's loss on `dense_targets`. `self.parts` keeps
+        each (floats) for logging."""
         encoder_states, encoder_mask, encoder_output = self.model.encode(pixel_values, pixel_mask,
                                                                          with_encoder_output=True)
         noise = replace = None
@@ -126,15 +137,20 @@ class ScheduledSampling(nn.Module):
             replace = torch.rand(labels.shape, device=labels.device) >= tf_prob
             replace[:, 0] = False  # the start token is always given
         guided = self.guided_weight > 0 and self.training
-        key_x = columns = None
+        boxed = self.box_weight > 0 and self.training and token_patch_boxes is not None
+        key_x = columns = inside = known = None
         if guided:
             grid = self.grid(pixel_values)
             key_x, columns = key_positions(encoder_mask, grid), image_columns(encoder_mask, grid)
         else:
             measure_spans = None
+        if boxed:
+            inside, known = keys_in_boxes(token_patch_boxes, self.grid(pixel_values))
+            known = known & (labels != -100)
         guided_sum, guided_count = 0.0, 0
+        box_sum, box_mass_sum, box_count = 0.0, 0.0, 0
         loss_sum, logits = 0.0, None
-        if guided:
+        if guided or boxed:
             self.record_cross_attention(True)
         for rows, length in length_groups(labels, self.group_size):
             group_labels, noise_part, replace_part = (_select(x, rows, length) for x in (labels, noise, replace))
@@ -146,6 +162,11 @@ class ScheduledSampling(nn.Module):
                                                       self.guided_heads, spans=_select(measure_spans, rows),
                                                       backup_id=self.backup_id, columns=_select(columns, rows))
                 guided_sum, guided_count = guided_sum + share * judged, guided_count + judged
+            if boxed:
+                probs = [layer.cross_attention_probs for layer in self.model.decoder.layers]
+                box_loss, mass, judged = box_attention_loss(probs, _select(inside, rows, length),
+                                                            _select(known, rows, length), self.guided_heads)
+                box_sum, box_mass_sum, box_count = box_sum + box_loss * judged, box_mass_sum + mass * judged, box_count + judged
             loss_sum = loss_sum + F.cross_entropy(group_logits.float().flatten(0, 1), group_labels.flatten(),
                                                   ignore_index=-100, reduction="sum")
             if rows is None:
@@ -154,7 +175,7 @@ class ScheduledSampling(nn.Module):
                 if logits is None:
                     logits = group_logits.new_zeros(*labels.shape, group_logits.shape[-1])
                 logits[rows, :length] = group_logits.detach()
-        if guided:
+        if guided or boxed:
             self.record_cross_attention(False)
         loss = loss_sum / (labels != -100).sum().clamp(min=1)
         self.parts = {"ce": float(loss.detach())}
@@ -162,11 +183,29 @@ class ScheduledSampling(nn.Module):
             share = guided_sum / max(1, guided_count)
             self.parts["guided"] = float(share.detach()) if torch.is_tensor(share) else float(share)
             loss = loss + self.guided_weight * share
+        if boxed:
+            box_loss = box_sum / max(1, box_count)
+            self.parts["box"] = float(box_loss.detach()) if torch.is_tensor(box_loss) else float(box_loss)
+            self.parts["box_mass"] = box_mass_sum / max(1, box_count)
+            loss = loss + self.box_weight * box_loss
+        if getattr(self.model, "dense_head", None) is not None and dense_targets is not None:
+            dense, _ = self.model.dense_loss(encoder_states, encoder_mask, dense_targets)
+            self.parts["dense"] = float(dense.detach())
+            loss = loss + self.model.config.dense_loss_weight * dense
         if getattr(self.model, "bag_head", None) is not None:
             bag = self.model.bag_of_tokens_loss(encoder_output, encoder_mask, labels)
             self.parts["bag"] = float(bag.detach())
             loss = loss + self.model.config.bag_loss_weight * bag
         return loss, logits
+
+    def corrupt(self, input_ids):
+        """Replace `corrupt_prob` of the decoder inputs after the start token by random LMX tokens: the
+        decoder cannot lean on its history alone, and learns to recover from a wrong token."""
+        coins = torch.rand(input_ids.shape, device=input_ids.device) < self.corrupt_prob
+        coins[:, 0] = False
+        vocab = self.model.decoder.config.vocab_size
+        noise = torch.randint(FIRST_LMX_ID, vocab, input_ids.shape, device=input_ids.device)
+        return torch.where(coins & (input_ids >= FIRST_LMX_ID), noise, input_ids)
 
     def grid(self, pixel_values) -> tuple[int, int]:
         patch = self.model.config.encoder.patch_size
@@ -176,6 +215,8 @@ class ScheduledSampling(nn.Module):
         """Decoder logits for `labels`: teacher-forced when `replace` is None, else pass 2 of the mix."""
         config = self.model.config
         input_ids = shift_tokens_right(labels, config.pad_token_id, config.decoder_start_token_id)
+        if self.corrupt_prob > 0 and self.training:
+            input_ids = self.corrupt(input_ids)
         embedding = self.model.decoder.embed_tokens
         inputs = embedding(input_ids)
         if replace is not None:

@@ -39,9 +39,10 @@ from training.checkpointing import (
     save_best,
     save_checkpoint,
 )
-from training.collate import SystemCollator
+from training.collate import GEOMETRY_COLUMNS, SystemCollator
 from training.datasets_io import SystemRows, load_splits
 from training.fast_path import align_optimizer_state, channels_last_stem
+from training.geometry_metrics import geometry_metrics, geometry_sums
 from training.launch import make_accelerator
 from training.layer_decay import param_groups, scale_base_lrs
 from training.lr_sched import set_lr
@@ -98,6 +99,16 @@ def build_parser() -> argparse.ArgumentParser:
     a("--guided-heads", type=int, default=None, help="cross-attention heads per layer it steers (default: half)")
     a("--note-bands", action="store_true",
       help="guided attention from each system's barlines and each token's place in its voice, not equal measures")
+    a("--box-attention", type=float, default=0.0,
+      help="weight of pulling the steered heads onto each token's engraved box (training/box_attention.py; "
+           "needs a dataset with token_boxes; 0: off)")
+    a("--dense-loss", type=float, default=None,
+      help="weight of the encoder's dense head on the engraver's geometry (config dense_loss_weight; 0: no head)")
+    a("--corrupt-inputs", type=float, default=0.0,
+      help="share of teacher-forced decoder inputs replaced by random tokens (0: off; peers use ~0.2)")
+    a("--short-first", type=float, default=0.0,
+      help="short-to-long curriculum: until this share of training, rows are cut after 1-2 measures, with a "
+           "probability falling linearly from 1 to 0 (training/short_crops.py; needs token_boxes; 0: off)")
     a("--decoder-group-size", type=int, default=4,
       help="sequences per decoder pass, grouped by label length (0: the whole padded batch; same loss)")
     # data
@@ -174,7 +185,20 @@ def build_model(args):
     else:
         model = AcaiOMRForConditionalGeneration(AcaiOMRConfig.from_preset(args.preset, **config_overrides(args.overrides)))
         processor = default_processor(model.config)
+    if args.dense_loss is not None and args.dense_loss != model.config.dense_loss_weight:
+        set_dense_head(model, args.dense_loss)
     return model, processor
+
+
+def set_dense_head(model, weight: float):
+    """Give the model the dense head at this weight (a new, randomly initialised head where it had none),
+    or take it away at weight 0."""
+    model.config.dense_loss_weight = weight
+    if not weight:
+        model.dense_head = None
+    elif model.dense_head is None:
+        model.dense_head = torch.nn.Linear(model.config.decoder.hidden_size, model.config.decoder.vocab_size)
+        model._init_weights(model.dense_head)  # with the prior bias
 
 
 def dev_subset(dev, limit: int) -> list[dict]:
@@ -194,9 +218,15 @@ def evaluate_dev(model, processor, rows, collator, args, accelerator, decode_lim
     pitch_ids = torch.tensor(processor.tokenizer.convert_tokens_to_ids(list(PITCH_TOKENS)), device=accelerator.device)
     # [own image, neighbour's image] x [all tokens, pitch tokens]: (CE sum, token count)
     sums = torch.zeros(2, 2, 2, dtype=torch.float64)
+    geometry = {}  # training.geometry_metrics sums, on rows with the engraver's geometry
+    steered = args.guided_heads or max(1, model.config.decoder.num_attention_heads // 2)
     for start in range(0, len(rows), args.eval_batch_size):
         batch = {k: v.to(accelerator.device) for k, v in collator(rows[start: start + args.eval_batch_size]).items()}
         labels = batch["labels"]
+        if "token_patch_boxes" in batch:
+            with accelerator.autocast():
+                for name, value in geometry_sums(model, batch, steered, pitch_ids).items():
+                    geometry[name] = geometry.get(name, 0.0) + value
         is_pitch = torch.isin(labels, pitch_ids)
         images = [(batch["pixel_values"], batch["pixel_mask"])]
         if labels.shape[0] > 1:  # each system's labels against its neighbour's image
@@ -216,6 +246,8 @@ def evaluate_dev(model, processor, rows, collator, args, accelerator, decode_lim
         metrics["dev_ce_swapped_images"] = float(mean[1, 0])
         metrics["dev_pitch_ce"] = float(mean[0, 1])
         metrics["dev_pitch_ce_swapped_images"] = float(mean[1, 1])
+    if geometry:
+        metrics.update(geometry_metrics(geometry))
     decoded = rows[: args.decode_limit if decode_limit is None else decode_limit]
     if decoded:
         golds = [row["lmx"] for row in decoded]
@@ -264,13 +296,19 @@ def main(argv=None):
 
         augment = CameraAugment(p=args.augment_p)
     max_labels = model.config.decoder.max_position_embeddings
+    wants_geometry = args.box_attention or model.dense_head is not None or args.short_first
+    with_geometry = bool(wants_geometry) and "token_boxes" in train.column_names
+    if args.short_first and args.workers:
+        raise SystemExit("--short-first changes the collator as training goes on: use --workers 0")
     collator = SystemCollator(processor, augment=augment, max_label_length=max_labels,
-                              with_measure_spans=bool(args.guided_attention and args.note_bands))
-    loader = DataLoader(SystemRows(train, args.seed), batch_sampler=sampler, collate_fn=collator,
+                              with_measure_spans=bool(args.guided_attention and args.note_bands),
+                              with_geometry=with_geometry)
+    columns = ("image", "lmx", *GEOMETRY_COLUMNS) if with_geometry else ("image", "lmx")
+    loader = DataLoader(SystemRows(train, args.seed, columns), batch_sampler=sampler, collate_fn=collator,
                         num_workers=args.workers, persistent_workers=args.workers > 0,
                         generator=torch.Generator().manual_seed(args.seed))  # leaves the global RNG alone
     dev_rows = dev_subset(dev, args.dev_limit) if is_main else []
-    dev_collator = SystemCollator(processor, max_label_length=max_labels)
+    dev_collator = SystemCollator(processor, max_label_length=max_labels, with_geometry=with_geometry)
 
     batches_per_step = args.grad_accum * world
     steps_per_epoch = max(1, len(sampler) // batches_per_step)
@@ -284,7 +322,8 @@ def main(argv=None):
     trainer = ScheduledSampling(model, detach_first_pass=args.detach_first_pass, group_size=args.decoder_group_size,
                                 guided_weight=args.guided_attention, guided_heads=args.guided_heads,
                                 measure_id=processor.tokenizer.convert_tokens_to_ids("measure"),
-                                backup_id=processor.tokenizer.convert_tokens_to_ids("backup"))
+                                backup_id=processor.tokenizer.convert_tokens_to_ids("backup"),
+                                box_weight=args.box_attention, corrupt_prob=args.corrupt_inputs)
     trainer, optimizer = accelerator.prepare(trainer, optimizer)
     model = accelerator.unwrap_model(trainer).model
 
@@ -361,20 +400,26 @@ def main(argv=None):
         tau = gumbel_tau(progress, args.tau_start, args.tau_end)
         hard = straight_through(progress, args.hard_after)
         lr_factor = set_lr(optimizer, step, warmup_steps, total_steps, args.min_lr_ratio)
+        if args.short_first:
+            collator.short_prob = max(0.0, 1.0 - progress / args.short_first)
 
-        ce_sum, bag_sum, guided_sum, images, tokens = 0.0, 0.0, 0.0, 0, 0
+        ce_sum, bag_sum, guided_sum, images, tokens, extra = 0.0, 0.0, 0.0, 0, 0, {}
         for micro in range(args.grad_accum):
             epoch, position, batch = next(data)
             batch = {k: v.to(accelerator.device) for k, v in batch.items()}
             sync = nullcontext() if micro == args.grad_accum - 1 else accelerator.no_sync(trainer)
             with sync:
                 loss, _ = trainer(batch["pixel_values"], batch["pixel_mask"], batch["labels"], tf_prob, tau, hard,
-                                  measure_spans=batch.get("measure_spans"))
+                                  measure_spans=batch.get("measure_spans"),
+                                  token_patch_boxes=batch.get("token_patch_boxes"),
+                                  dense_targets=batch.get("dense_targets"))
                 accelerator.backward(loss / args.grad_accum)
             parts = accelerator.unwrap_model(trainer).parts
             ce_sum += parts["ce"]
             bag_sum += parts.get("bag", 0.0)
             guided_sum += parts.get("guided", 0.0)
+            for name in ("box", "box_mass", "dense"):
+                extra[name] = extra.get(name, 0.0) + parts.get(name, 0.0)
             images += batch["labels"].shape[0]
             tokens += int((batch["labels"] != -100).sum())
         grad_norm = float(accelerator.clip_grad_norm_(trainer.parameters(), args.clip)) if args.clip > 0 else None
@@ -394,6 +439,9 @@ def main(argv=None):
             row["bag"] = bag_sum / args.grad_accum
         if args.guided_attention:  # the share of steered attention outside its band (measure or note)
             row["guided"] = guided_sum / args.grad_accum
+        if with_geometry:  # box attention loss and the steered mass inside the box; the dense head's loss
+            row.update({name: value / args.grad_accum for name, value in extra.items()})
+            row["short_prob"] = collator.short_prob
         if is_main:
             train_log.write(row)
             if board:

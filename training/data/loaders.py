@@ -73,6 +73,8 @@ def _load_folder(path: Path, image_column, lmx_column, source) -> DatasetDict:
             f"{path}: not a system data set (expected samples/<piece>/*.png with .lmx, "
             f"<split>/*.parquet, a save_to_disk folder, or files `datasets.load_dataset` reads)"
         ) from error
+    if source is None and image_column == "image" and all(part.features == FEATURES for part in found.values()):
+        return found  # our engine's output (data/<split>-*.parquet, splits named in its README)
     return conform(found, image_column, lmx_column, source)
 
 

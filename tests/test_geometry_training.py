@@ -1,0 +1,135 @@
+"""Training on the engraver's geometry: boxes on the patch grid, the dense head's targets, the box
+attention loss, input corruption, and a trainer run with all of them on real engine rows."""
+import io
+
+import numpy as np
+import pytest
+import torch
+from datasets import Dataset
+from lmx.linearization.vocabulary import PITCH_TOKENS
+from PIL import Image
+
+import acai_hf  # noqa: F401  (registers the Auto classes)
+from acai_hf.configuration_acai import AcaiOMRConfig
+from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration
+from acai_hf.transcription import default_processor
+from training import train as train_cli
+from training.box_attention import box_attention_loss
+from training.collate import SystemCollator
+from training.data import pipeline, render
+from training.data.schema import FEATURES
+from training.data.sources.procedural import generate_piece
+from training.geometry_targets import dense_targets, keys_in_boxes, patch_boxes
+from training.run_log import read_csv
+from training.scheduled_sampling import ScheduledSampling
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def engine_rows():
+    rows = []
+    for seed in (2, 6):
+        made, _ = pipeline.piece_systems(generate_piece(seed, 0.5), source="procedural", piece_id=str(seed),
+                                         seed=seed, engraving=render.Engraving(page_width=1000))
+        rows += made
+    return rows
+
+
+def decoded(row: dict) -> dict:
+    return {**row, "image": Image.open(io.BytesIO(row["image"]["bytes"]))}
+
+
+def test_boxes_land_on_the_patches_they_cover():
+    boxes = patch_boxes([[16.0, 0.0, 40.0, 10.0], None], scale=(0.5, 0.5), patch=4, length=3)
+    assert boxes[0].tolist() == [2.0, 0.0, 5.0, 1.25] and np.isnan(boxes[1:]).all()
+    inside, known = keys_in_boxes(torch.from_numpy(boxes)[None], grid=(3, 6))
+    assert known.tolist() == [[True, False, False]]
+    patches = inside[0, 0].view(3, 6)
+    assert patches[0, 2:5].all() and patches[1, 2:5].all() and not patches[2].any() and not patches[:, :2].any()
+    targets = dense_targets([7, 9], [[16.0, 0.0, 40.0, 10.0], [0, 0, 1, 1]], [None, None], (0.5, 0.5), 4, (3, 6), 12)
+    assert targets.shape == (18, 12)
+    assert targets[:, 7].reshape(3, 6)[0, 2:5].all() and not targets[:, 7].reshape(3, 6)[2].any()
+    assert targets[0, 9] == 1 and targets[:, 9].sum() == 1  # a corner box marks its one patch
+
+
+def test_box_attention_loss_rewards_mass_inside():
+    inside = torch.zeros(1, 1, 8, dtype=torch.bool)
+    inside[0, 0, :2] = True
+    known = torch.ones(1, 1, dtype=torch.bool)
+    uniform = torch.full((1, 2, 1, 8), 1 / 8)
+    focused = torch.zeros(1, 2, 1, 8)
+    focused[..., 0] = 1.0
+    loss, mass, judged = box_attention_loss([uniform], inside, known, heads=2)
+    assert judged == 1 and mass == pytest.approx(0.25) and float(loss) == pytest.approx(np.log(4), rel=1e-4)
+    loss, mass, _ = box_attention_loss([focused], inside, known, heads=2)
+    assert mass == pytest.approx(1.0) and float(loss) < 1e-4
+
+
+def test_collator_gives_each_label_its_box_and_each_patch_its_symbols(engine_rows):
+    processor = default_processor(AcaiOMRConfig.from_preset("small"))
+    batch = SystemCollator(processor, with_geometry=True)([decoded(row) for row in engine_rows[:2]])
+    labels, boxes, dense = batch["labels"], batch["token_patch_boxes"], batch["dense_targets"]
+    assert boxes.shape == (*labels.shape, 4) and dense.shape[:2] == (2, batch["pixel_mask"].shape[1] * batch["pixel_mask"].shape[2] // 256)
+    pitch_ids = set(processor.tokenizer.convert_tokens_to_ids(list(PITCH_TOKENS)))
+    grid_columns = batch["pixel_values"].shape[-1] // 16
+    for row, label_row, box_row, dense_row in zip(engine_rows, labels, boxes, dense):
+        tokens = row["lmx"].split()
+        assert torch.isfinite(box_row[len(tokens)]).sum() == 0  # <eos> has no box
+        for position, token_id in enumerate(label_row[: len(tokens)].tolist()):
+            if token_id in pitch_ids and torch.isfinite(box_row[position, 0]):
+                x0, y0, x1, y1 = box_row[position].tolist()
+                patch = int((y0 + y1) / 2) * grid_columns + int((x0 + x1) / 2)
+                assert dense_row[patch, token_id] == 1  # the notehead's patch says its pitch
+
+
+def test_corrupted_inputs_keep_the_start_token_and_the_labels(gold_systems):
+    processor = default_processor(AcaiOMRConfig.from_preset("tiny"))
+    model = AcaiOMRForConditionalGeneration.from_preset("tiny")
+    wrapper = ScheduledSampling(model, corrupt_prob=0.5).train()
+    input_ids = torch.randint(4, 228, (4, 200))
+    input_ids[:, 0] = 1
+    corrupted = wrapper.corrupt(input_ids)
+    assert (corrupted[:, 0] == 1).all() and (corrupted >= 4)[:, 1:].all()
+    assert 0.3 < (corrupted != input_ids).float().mean() < 0.6
+
+
+def test_trainer_learns_from_geometry_and_saves_a_plain_model(engine_rows, tmp_path):
+    folder = tmp_path / "data"
+    for split, rows in (("train", engine_rows), ("dev", engine_rows[:2])):
+        (folder / split).mkdir(parents=True)
+        Dataset.from_list(rows, features=FEATURES).to_parquet(str(folder / split / "shard-00000.parquet"))
+    run = tmp_path / "run"
+    train_cli.main(["--dataset", str(folder), "--out", str(run), "--preset", "tiny", "--batch-size", "2",
+                    "--total-steps", "3", "--warmup-steps", "1", "--eval-every", "3", "--dev-limit", "2",
+                    "--decode-limit", "0", "--precision", "fp32", "--augment-p", "0.5", "--threads", "1",
+                    "--box-attention", "1.0", "--dense-loss", "0.2", "--corrupt-inputs", "0.2"])
+    log = read_csv(run / "train.csv")
+    assert all(float(row["box"]) > 0 and float(row["dense"]) > 0 and 0 < float(row["box_mass"]) < 1 for row in log)
+    dev = read_csv(run / "dev.csv")[-1]
+    assert 0 < float(dev["dev_box_mass_steered"]) < 1 and 0 <= float(dev["dev_dense_pitch_f1"]) <= 1
+    model = AcaiOMRForConditionalGeneration.from_pretrained(str(run / "final"))
+    assert model.dense_head is not None and model.config.dense_loss_weight == 0.2
+    processor = default_processor(model.config)
+    pixels = processor.image_processor([decoded(engine_rows[0])["image"]], return_tensors="pt")
+    out = model.generate(**pixels, max_new_tokens=5)
+    assert out.shape[0] == 1  # generate() is unchanged by the training-only head
+
+
+def test_short_crops_cut_image_and_tokens_at_a_barline(engine_rows):
+    from training.short_crops import crop_to_measures
+
+    row = max(engine_rows, key=lambda r: r["n_measures"])
+    assert row["n_measures"] >= 3
+    image = decoded(row)["image"]
+    cropped, lmx, boxes, glyphs = crop_to_measures(image, row["lmx"], row["token_boxes"], row["token_glyph_boxes"], 2)
+    assert lmx.split().count("measure") == 2 and row["lmx"].startswith(lmx)
+    assert len(boxes) == len(glyphs) == len(lmx.split())
+    assert cropped.height == image.height and cropped.width < image.width
+    assert all(box is None or box[2] <= cropped.width for box in boxes)
+    # the image holds the kept noteheads and not the next measure's first one
+    tokens = row["lmx"].split()
+    next_note = next(row["token_boxes"][i] for i in range(len(lmx.split()), len(tokens)) if tokens[i] in PITCH_TOKENS)
+    assert next_note[0] >= cropped.width - 1
+    assert crop_to_measures(image, row["lmx"], None, None, 1) is None
+    assert crop_to_measures(image, row["lmx"], row["token_boxes"], None, row["n_measures"]) is None

@@ -1,0 +1,63 @@
+"""Dev measurements of the geometry signals: does attention land on the token's box, and does the
+encoder's dense head say what is in each patch? Sums over a batch, to be added up over the dev set."""
+import torch
+
+from training.geometry_targets import keys_in_boxes
+
+
+@torch.no_grad()
+def geometry_sums(model, batch: dict, steered_heads: int, pitch_ids: torch.Tensor) -> dict[str, float]:
+    """Sums for `mass_steered` / `mass_all` (attention inside the box of the predicted token, steered
+    heads or every head, per judged token and layer) and the dense head's true/false positives and
+    false negatives, over all tokens and over pitch tokens."""
+    sums = {}
+    encoder_states, encoder_mask = model.encode(batch["pixel_values"], batch["pixel_mask"])
+    patch = model.config.encoder.patch_size
+    grid = (batch["pixel_values"].shape[-2] // patch, batch["pixel_values"].shape[-1] // patch)
+    labels = batch["labels"]
+    inside, known = keys_in_boxes(batch["token_patch_boxes"], grid)
+    known = known & (labels != -100)
+    if known.any():
+        layers = model.decoder.layers
+        for layer in layers:
+            layer.record_cross_attention = True
+        try:
+            model(pixel_values=batch["pixel_values"], pixel_mask=batch["pixel_mask"], labels=labels)
+            probs = [layer.cross_attention_probs for layer in layers]
+        finally:
+            for layer in layers:
+                layer.record_cross_attention, layer.cross_attention_probs = False, None
+        weights = inside.to(probs[0].dtype)[:, None]
+        steered = torch.stack([(p[:, :steered_heads] * weights).sum(-1).mean(1) for p in probs])  # (L, B, T)
+        every = torch.stack([(p * weights).sum(-1).mean(1) for p in probs])
+        sums["mass_steered"] = float(steered[:, known].sum()) / len(probs)
+        sums["mass_all"] = float(every[:, known].sum()) / len(probs)
+        sums["mass_tokens"] = float(known.sum())
+    if getattr(model, "dense_head", None) is not None and "dense_targets" in batch:
+        predicted = model.dense_head(encoder_states).float() > 0  # (B, N, V)
+        target = batch["dense_targets"].bool()
+        valid = encoder_mask.bool()[..., None]
+        is_pitch = torch.zeros(target.shape[-1], dtype=torch.bool, device=target.device)
+        is_pitch[pitch_ids] = True
+        for name, columns in (("dense", slice(None)), ("dense_pitch", is_pitch)):
+            p, t = predicted[..., columns] & valid, target[..., columns] & valid
+            sums[f"{name}_tp"] = float((p & t).sum())
+            sums[f"{name}_fp"] = float((p & ~t).sum())
+            sums[f"{name}_fn"] = float((~p & t).sum())
+    return sums
+
+
+def geometry_metrics(sums: dict[str, float]) -> dict[str, float]:
+    """The dev metrics from summed `geometry_sums`: attention mass inside the box, dense F1."""
+    metrics = {}
+    if sums.get("mass_tokens"):
+        metrics["dev_box_mass_steered"] = sums["mass_steered"] / sums["mass_tokens"]
+        metrics["dev_box_mass_all_heads"] = sums["mass_all"] / sums["mass_tokens"]
+    for name in ("dense", "dense_pitch"):
+        if f"{name}_tp" in sums:
+            tp, fp, fn = (sums[f"{name}_{k}"] for k in ("tp", "fp", "fn"))
+            metrics[f"dev_{name}_f1"] = 2 * tp / max(1.0, 2 * tp + fp + fn)
+    return metrics
+
+
+__all__ = ["geometry_metrics", "geometry_sums"]
