@@ -7,7 +7,7 @@ import numpy as np
 from datasets import Dataset, DatasetDict
 from PIL import Image
 
-from training.data.schema import FEATURES
+from training.data.schema import FEATURES, GEOMETRY_COLUMNS
 
 
 def gold_pairs(vectors_path) -> list[tuple[str, str]]:
@@ -39,7 +39,8 @@ def synthetic_split(n: int, golds, seed: int = 0) -> Dataset:
         musicxml, lmx = golds[i % len(golds)]
         rows.append({"image": {"bytes": staff_image(int(rng.integers(120, 260)), rng), "path": None},
                      "lmx": lmx, "musicxml": musicxml, "source": "synthetic", "piece_id": f"s{seed}-{i}",
-                     "system_index": 0, "n_measures": lmx.split().count("measure"), "engraving": "{}"})
+                     "system_index": 0, "n_measures": lmx.split().count("measure"), "engraving": "{}",
+                     **dict.fromkeys(GEOMETRY_COLUMNS)})
     return Dataset.from_list(rows, features=FEATURES)
 
 

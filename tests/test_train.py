@@ -17,7 +17,7 @@ from acai_hf.transcription import default_processor
 from training import train as train_cli
 from training.checkpointing import latest_checkpoint
 from training.collate import SystemCollator
-from training.data.schema import FEATURES
+from training.data.schema import FEATURES, GEOMETRY_COLUMNS
 from training.fast_path import align_optimizer_state, channels_last_stem
 from training.layer_decay import param_groups
 from training.lr_sched import lr_multiplier, set_lr
@@ -55,7 +55,7 @@ def dataset_dir(tmp_path_factory, gold_systems):
             musicxml, lmx = next(golds)
             rows.append({"image": synthetic_system(rng, int(rng.integers(160, 400))), "lmx": lmx,
                          "musicxml": musicxml, "source": "synthetic", "piece_id": f"{split}-{index}",
-                         "system_index": 0, "n_measures": 1, "engraving": "{}"})
+                         "system_index": 0, "n_measures": 1, "engraving": "{}", **dict.fromkeys(GEOMETRY_COLUMNS)})
         (root / split).mkdir()
         Dataset.from_list(rows, features=FEATURES).to_parquet(str(root / split / "shard-00000.parquet"))
     return root
@@ -172,7 +172,10 @@ def test_fast_path_keeps_the_loss_and_gradients(gold_systems, tf_prob, hard):
     torch.testing.assert_close(fast_loss, plain_loss, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(fast_logits, plain_logits, rtol=1e-4, atol=1e-4)
     for name, grad in plain_grads.items():
-        torch.testing.assert_close(fast_grads[name], grad, rtol=1e-3, atol=1e-6, msg=name)
+        # summation order differs between the layouts' kernels: a bias gradient sums over every position,
+        # and its small entries carry the rounding of its large ones (measured 8.5e-4 against a 206 max)
+        scale = float(grad.abs().max())
+        torch.testing.assert_close(fast_grads[name], grad, rtol=1e-3, atol=max(1e-6, 1e-5 * scale), msg=name)
     assert plain_grads["decoder.layers.0.qkv.weight"].abs().sum() > 0
 
 

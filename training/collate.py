@@ -17,11 +17,10 @@ import numpy as np
 import torch
 
 from training.data.grayscale import to_grayscale
+from training.data.schema import GEOMETRY_COLUMNS
 from training.geometry_targets import dense_targets, image_scale, patch_boxes
 from training.measure_spans import measure_spans
 from training.short_crops import crop_to_measures
-
-GEOMETRY_COLUMNS = ("token_boxes", "token_glyph_boxes")
 
 
 class SystemCollator:

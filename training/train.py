@@ -39,7 +39,8 @@ from training.checkpointing import (
     save_best,
     save_checkpoint,
 )
-from training.collate import GEOMETRY_COLUMNS, SystemCollator
+from training.collate import SystemCollator
+from training.data.schema import GEOMETRY_COLUMNS
 from training.datasets_io import SystemRows, load_splits
 from training.fast_path import align_optimizer_state, channels_last_stem
 from training.geometry_metrics import geometry_metrics, geometry_sums

@@ -2,6 +2,7 @@
 from datasets import Features, Image, List, Value
 
 SPLITS = ("train", "dev", "test")
+GEOMETRY_COLUMNS = ("token_boxes", "token_glyph_boxes", "staff_lines")  # null for data without geometry
 
 FEATURES = Features(
     {
