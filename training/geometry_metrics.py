@@ -2,6 +2,7 @@
 encoder's dense head say what is in each patch? Sums over a batch, to be added up over the dev set."""
 import torch
 
+from training.box_attention import box_attention_loss
 from training.geometry_targets import keys_in_boxes
 
 
@@ -27,12 +28,9 @@ def geometry_sums(model, batch: dict, steered_heads: int, pitch_ids: torch.Tenso
         finally:
             for layer in layers:
                 layer.record_cross_attention, layer.cross_attention_probs = False, None
-        weights = inside.to(probs[0].dtype)[:, None]
-        steered = torch.stack([(p[:, :steered_heads] * weights).sum(-1).mean(1) for p in probs])  # (L, B, T)
-        every = torch.stack([(p * weights).sum(-1).mean(1) for p in probs])
-        sums["mass_steered"] = float(steered[:, known].sum()) / len(probs)
-        sums["mass_all"] = float(every[:, known].sum()) / len(probs)
-        sums["mass_tokens"] = float(known.sum())
+        _, steered, judged = box_attention_loss(probs, inside, known, steered_heads)
+        _, every, _ = box_attention_loss(probs, inside, known, probs[0].shape[1])
+        sums.update(mass_steered=steered * judged, mass_all=every * judged, mass_tokens=float(judged))
     if getattr(model, "dense_head", None) is not None and "dense_targets" in batch:
         predicted = model.dense_head(encoder_states).float() > 0  # (B, N, V)
         target = batch["dense_targets"].bool()

@@ -299,6 +299,8 @@ def main(argv=None):
     max_labels = model.config.decoder.max_position_embeddings
     wants_geometry = args.box_attention or model.dense_head is not None or args.short_first
     with_geometry = bool(wants_geometry) and "token_boxes" in train.column_names
+    if wants_geometry and not with_geometry and is_main:
+        print(f"{args.dataset} has no token_boxes: --box-attention, --dense-loss and --short-first have nothing to learn from")
     if args.short_first and args.workers:
         raise SystemExit("--short-first changes the collator as training goes on: use --workers 0")
     collator = SystemCollator(processor, augment=augment, max_label_length=max_labels,
