@@ -38,14 +38,15 @@ def piece_systems(musicxml: str, *, source: str, piece_id: str, seed: int,
             start, stop = system.measures[0], system.measures[-1] + 1
             truth = slicing.system_score(part, start, stop, states[start])
             renumber_voices(truth.find("part"))  # as linearize numbers them, so MusicXML and LMX agree
+            tagged_xml = slicing.to_string(truth)  # still with the note ids the geometry is read by
             try:
-                lmx = slicing.linearize(slicing.to_string(truth))
+                lmx = slicing.linearize(tagged_xml)
             except ValueError as error:
                 reason = f"linearize: {error}"
             else:
                 reason = checks.truth_mismatch(system, truth, lmx)
         if reason is None:
-            geometry, reason = _geometry(system, truth, lmx, engraving)
+            geometry, reason = _geometry(system, truth, tagged_xml, lmx, engraving)
         if reason is not None:
             drops.append(f"system {index}: {reason}")
             continue
@@ -69,9 +70,10 @@ def piece_systems(musicxml: str, *, source: str, piece_id: str, seed: int,
     return rows, drops
 
 
-def _geometry(system: render.RenderedSystem, truth, lmx: str, engraving) -> tuple[SystemGeometry | None, str | None]:
+def _geometry(system: render.RenderedSystem, truth, tagged_xml: str, lmx: str,
+              engraving) -> tuple[SystemGeometry | None, str | None]:
     """The system's token boxes, or why its drawing and its LMX cannot be matched."""
-    tokens, owners = token_owners(slicing.to_string(truth))
+    tokens, owners = token_owners(tagged_xml)
     if tokens != lmx.split():
         return None, "geometry: the recorded tokens differ from the LMX"
     page = read_page(system.svg, engraving.font)
