@@ -30,11 +30,16 @@ def folder_bytes(folder: Path) -> int:
     return sum(f.stat().st_size for f in Path(folder).rglob("*") if f.is_file())
 
 
-def write_shipped_folder(model, processor, out: Path, metrics: dict, card: Path | None = None) -> int:
-    """model (any dtype) -> `out` with float16 weights and a float32 config; returns the folder's bytes."""
+def write_shipped_folder(model, processor, out: Path, metrics: dict | None, card: Path | None = None,
+                         max_shard_size: str | int | None = None) -> int:
+    """model (any dtype) -> `out` with float16 weights and a float32 config; returns the folder's bytes.
+    `metrics` None: no metrics.json (a folder that must stay within a file count). `max_shard_size`
+    (e.g. "15MB"): weights in safetensors shards of at most that size plus their index, which
+    `from_pretrained` reads as it reads one file."""
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    copy.deepcopy(model).to(torch.float16).save_pretrained(tmp)  # the caller's model stays as it was
+    sharding = {"max_shard_size": max_shard_size} if max_shard_size else {}
+    copy.deepcopy(model).to(torch.float16).save_pretrained(tmp, **sharding)  # the caller's model stays as it was
     config_path = tmp / "config.json"
     config = json.loads(config_path.read_text())
     config["dtype"] = "float32"
@@ -43,7 +48,8 @@ def write_shipped_folder(model, processor, out: Path, metrics: dict, card: Path 
             config[sub]["dtype"] = "float32"
     config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     processor.save_pretrained(tmp)
-    (tmp / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
+    if metrics is not None:
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
     if card is not None and card.is_file():
         shutil.copyfile(card, tmp / "README.md")
     size = folder_bytes(tmp)

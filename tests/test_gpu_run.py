@@ -1,0 +1,84 @@
+"""training/gpu_run.sh end to end on this CPU with tiny sizes (build -> calibration -> resumed run -> sharded
+export), the export of the committed geometry weights at the GPU run's own limits, and the time plan."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import acai_hf  # noqa: F401  (registers the Auto classes)
+from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration
+from training.export_shards import MIB, check_limits, export, generate_tokens, smoke_image
+from training.step_budget import plan
+
+ROOT = Path(__file__).resolve().parents[1]
+GEOMETRY = ROOT / "checkpoints" / "acai-omr-small-geometry"
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+# tiny sizes; the tiny preset's ~160 KB of float16 weights in 100 KB shards stand for the real ~20 MB in 15 MB
+TINY = {
+    "REQUIRE_GPU": "0", "SYSTEMS": "40", "UNITS_PER_SHARD": "1", "BUILD_WORKERS": "2", "INIT": "none",
+    "PRESET": "tiny", "BATCH": "2", "STEPS": "4", "CAL_STEPS": "2", "WARMUP": "1", "TRAIN_WORKERS": "0",
+    "DEV_LIMIT": "2", "DECODE_LIMIT": "0", "EVAL_EVERY": "2", "EVAL_SECONDS": "2", "SAVE_EVERY": "2",
+    "SHARD_SIZE": "100KB", "MAX_FILES": "8", "MAX_FILE_MIB": "0.11", "OMP_NUM_THREADS": "1",
+}
+
+
+def weights_as_float16(model) -> dict:
+    return {name: tensor.to(torch.float16) for name, tensor in model.state_dict().items()}
+
+
+def test_gpu_run_script_end_to_end_with_tiny_sizes(tmp_path):
+    work, output = tmp_path / "work", tmp_path / "out" / "model"
+    env = {**os.environ, **TINY, "WORK": str(work), "OUTPUT": str(output), "PYTHON": sys.executable}
+    done = subprocess.run(["bash", str(ROOT / "training" / "gpu_run.sh")], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    log = (work / "gpu_run.log").read_text()
+    assert "training: steps 2 -> 4" in log and "done:" in log
+
+    # one folder, within the limits, the weights in shards with their index
+    files = check_limits(output, 8, int(0.11 * MIB))
+    names = [name for name, _ in files]
+    assert sum(name.endswith(".safetensors") for name in names) >= 2 and "model.safetensors.index.json" in names
+    assert {"config.json", "processor_config.json", "tokenizer.json"} <= set(names)
+    with pytest.raises(ValueError, match="limit 7"):
+        check_limits(output, 7, int(0.11 * MIB))
+
+    # the exported model is the finished run's final/, float32 again when loaded
+    loaded = AcaiOMRForConditionalGeneration.from_pretrained(output)
+    assert next(loaded.parameters()).dtype == torch.float32
+    trained = AcaiOMRForConditionalGeneration.from_pretrained(work / "run" / "final")
+    assert weights_as_float16(loaded).keys() == weights_as_float16(trained).keys()
+    assert all(torch.equal(a, b) for a, b in zip(weights_as_float16(loaded).values(),
+                                                  weights_as_float16(trained).values()))
+    # and the app's loader writes tokens with it on a system of the built data
+    assert len(generate_tokens(output, smoke_image(work / "data"), tokens=3)) == 3
+
+
+def test_committed_geometry_weights_export_in_eight_files_of_16_mib(tmp_path):
+    out = tmp_path / "model"
+    files = export(GEOMETRY, out)  # the GPU run's defaults: 15 MB shards, 8 files, 16 MiB
+    assert len(files) <= 8 and max(size for _, size in files) <= 16 * MIB
+    assert sum(name.endswith(".safetensors") for name, _ in files) == 2
+    original = AcaiOMRForConditionalGeneration.from_pretrained(GEOMETRY)
+    loaded = AcaiOMRForConditionalGeneration.from_pretrained(out)
+    assert all(torch.equal(a, b) for a, b in zip(weights_as_float16(original).values(),
+                                                  weights_as_float16(loaded).values()))
+    assert len(generate_tokens(out, smoke_image(), tokens=4)) == 4
+    with pytest.raises(ValueError, match="other files than a model"):  # a mistyped OUTPUT is not wiped
+        export(GEOMETRY, tmp_path)
+    assert (tmp_path / "model" / "config.json").is_file()
+
+
+def test_time_plan_fills_the_time_left_and_counts_evaluations():
+    # 10 steps/s, 300 s left, 20 s to start, 30 s per evaluation, 10 s to save: 240 s of loop
+    total, minutes = plan(200, 10.0, 300, 20, eval_every=0, eval_seconds=30)
+    assert (total, minutes) == (200 + 2400, 4.0)
+    total, _ = plan(200, 10.0, 300, 20, eval_every=1000, eval_seconds=30)  # each step also pays 30/1000 s
+    assert total == 200 + 1846 and (total - 200) / 10 + 1 * 30 <= 240  # one evaluation, at step 1000
+    assert plan(200, 10.0, 300, 20, max_steps=500)[0] == 500
+    assert plan(200, 10.0, 50, 20, eval_seconds=30) == (200, 0.0)  # no time left: nothing more
