@@ -53,6 +53,14 @@ def test_boxes_land_on_the_patches_they_cover():
     assert targets[0, 9] == 1 and targets[:, 9].sum() == 1  # a corner box marks its one patch
 
 
+def test_box_glyphs_join_a_duration_to_its_stem():
+    notehead, stem = [16.0, 8.0, 24.0, 16.0], [22.0, -20.0, 24.0, 12.0]
+    alone = patch_boxes([notehead, notehead], (1.0, 1.0), 4, 2)
+    joined = patch_boxes([notehead, notehead], (1.0, 1.0), 4, 2, glyph_boxes=[None, stem])
+    assert joined[0].tolist() == alone[0].tolist() == [4.0, 2.0, 6.0, 4.0]
+    assert joined[1].tolist() == [4.0, -5.0, 6.0, 4.0]
+
+
 def test_box_attention_loss_rewards_mass_inside():
     inside = torch.zeros(1, 1, 8, dtype=torch.bool)
     inside[0, 0, :2] = True
@@ -108,6 +116,7 @@ def test_trainer_learns_from_geometry_and_saves_a_plain_model(engine_rows, tmp_p
     assert all(float(row["box"]) > 0 and float(row["dense"]) > 0 and 0 < float(row["box_mass"]) < 1 for row in log)
     dev = read_csv(run / "dev.csv")[-1]
     assert 0 < float(dev["dev_box_mass_steered"]) < 1 and 0 <= float(dev["dev_dense_pitch_f1"]) <= 1
+    assert 0 <= float(dev["dev_dense_pitch_top1"]) <= 1
     model = AcaiOMRForConditionalGeneration.from_pretrained(str(run / "final"))
     assert model.dense_head is not None and model.config.dense_loss_weight == 0.2
     processor = default_processor(model.config)

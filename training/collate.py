@@ -8,7 +8,7 @@ With `with_measure_spans`, `measure_spans` (B, most measures, 2) holds where eac
 on the clean image (training.measure_spans), NaN for systems where the barlines could not be trusted.
 With `with_geometry`, rows that carry the engraver's geometry (`token_boxes`, `token_glyph_boxes`;
 augmentation moves them with the pixels) add `token_patch_boxes` (B, T, 4: each label position's box
-in patch units, NaN where none) and `dense_targets` (B, N, V: what each patch holds) from
+in patch units, NaN where none; with `box_glyphs` joined with the token's own glyph) and `dense_targets` (B, N, V: what each patch holds) from
 training.geometry_targets. With `short_prob` > 0 (the short-to-long curriculum; the trainer lowers it
 as training goes on), that share of the rows with geometry is cut after its first one or two measures
 (training.short_crops), drawn from the row's own seed.
@@ -28,8 +28,9 @@ class SystemCollator:
     bounds them); `with_labels=False` skips tokenizing (MAE only needs pixels)."""
 
     def __init__(self, processor, augment=None, max_label_length=None, with_labels=True, seed=0,
-                 with_measure_spans=False, with_geometry=False):
+                 with_measure_spans=False, with_geometry=False, box_glyphs=False):
         self.processor = processor
+        self.box_glyphs = box_glyphs
         self.with_measure_spans = with_measure_spans
         self.with_geometry = with_geometry
         self.short_prob = 0.0
@@ -87,7 +88,8 @@ class SystemCollator:
         for image, geometry, label_row in zip(images, geometries, labels):
             scale = image_scale(image.size, image_processor)
             token_boxes = geometry["token_boxes"]
-            boxes.append(patch_boxes(token_boxes, scale, patch, labels.shape[1]))
+            glyphs = geometry["token_glyph_boxes"] if self.box_glyphs else None
+            boxes.append(patch_boxes(token_boxes, scale, patch, labels.shape[1], glyphs))
             ids = [int(i) for i in label_row[: len(token_boxes)]] if token_boxes is not None else []
             dense.append(dense_targets(ids, token_boxes, geometry["token_glyph_boxes"], scale, patch, grid, vocab))
         return {"token_patch_boxes": np.stack(boxes), "dense_targets": np.stack(dense)}

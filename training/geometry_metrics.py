@@ -32,9 +32,17 @@ def geometry_sums(model, batch: dict, steered_heads: int, pitch_ids: torch.Tenso
         _, every, _ = box_attention_loss(probs, inside, known, probs[0].shape[1])
         sums.update(mass_steered=steered * judged, mass_all=every * judged, mass_tokens=float(judged))
     if getattr(model, "dense_head", None) is not None and "dense_targets" in batch:
-        predicted = model.dense_head(encoder_states).float() > 0  # (B, N, V)
+        logits = model.dense_head(encoder_states).float()  # (B, N, V)
+        predicted = logits > 0
         target = batch["dense_targets"].bool()
         valid = encoder_mask.bool()[..., None]
+        # F1 at 0.5 stays near 0 long after the head ranks pitches usefully: also count, on patches
+        # holding a notehead, how often the top-ranked pitch is one of theirs.
+        pitch_target = target[..., pitch_ids]
+        holds_note = pitch_target.any(-1) & valid[..., 0]
+        top = logits[..., pitch_ids].argmax(-1, keepdim=True)
+        sums["dense_pitch_top1_hits"] = float((pitch_target.gather(-1, top)[..., 0] & holds_note).sum())
+        sums["dense_pitch_patches"] = float(holds_note.sum())
         is_pitch = torch.zeros(target.shape[-1], dtype=torch.bool, device=target.device)
         is_pitch[pitch_ids] = True
         for name, columns in (("dense", slice(None)), ("dense_pitch", is_pitch)):
@@ -46,7 +54,7 @@ def geometry_sums(model, batch: dict, steered_heads: int, pitch_ids: torch.Tenso
 
 
 def geometry_metrics(sums: dict[str, float]) -> dict[str, float]:
-    """The dev metrics from summed `geometry_sums`: attention mass inside the box, dense F1."""
+    """The dev metrics from summed `geometry_sums`: attention mass inside the box, dense F1, dense pitch top-1."""
     metrics = {}
     if sums.get("mass_tokens"):
         metrics["dev_box_mass_steered"] = sums["mass_steered"] / sums["mass_tokens"]
@@ -55,6 +63,8 @@ def geometry_metrics(sums: dict[str, float]) -> dict[str, float]:
         if f"{name}_tp" in sums:
             tp, fp, fn = (sums[f"{name}_{k}"] for k in ("tp", "fp", "fn"))
             metrics[f"dev_{name}_f1"] = 2 * tp / max(1.0, 2 * tp + fp + fn)
+    if sums.get("dense_pitch_patches"):
+        metrics["dev_dense_pitch_top1"] = sums["dense_pitch_top1_hits"] / sums["dense_pitch_patches"]
     return metrics
 
 

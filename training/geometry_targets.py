@@ -23,13 +23,18 @@ def image_scale(size: tuple[int, int], image_processor) -> tuple[float, float]:
     return w / width, h / height
 
 
-def patch_boxes(boxes, scale: tuple[float, float], patch: int, length: int) -> np.ndarray:
-    """(length, 4) boxes in patch units [x0, y0, x1, y1], NaN where a position has no box."""
+def patch_boxes(boxes, scale: tuple[float, float], patch: int, length: int, glyph_boxes=None) -> np.ndarray:
+    """(length, 4) boxes in patch units [x0, y0, x1, y1], NaN where a position has no box. With
+    `glyph_boxes`, a token that has a glyph of its own gets the union of its symbol's box and the glyph:
+    a duration is read from the notehead and its stem, flag or beam, an accidental beside its note."""
     table = np.full((length, 4), np.nan, dtype=np.float32)
     if boxes is None:
         return table
     sx, sy = scale
-    for position, box in enumerate(boxes[:length]):
+    glyph_boxes = glyph_boxes or [None] * len(boxes)
+    for position, (box, glyph) in enumerate(zip(boxes[:length], glyph_boxes)):
+        if box is not None and glyph is not None:
+            box = (min(box[0], glyph[0]), min(box[1], glyph[1]), max(box[2], glyph[2]), max(box[3], glyph[3]))
         if box is not None:
             table[position] = (box[0] * sx / patch, box[1] * sy / patch, box[2] * sx / patch, box[3] * sy / patch)
     return table

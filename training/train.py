@@ -103,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     a("--box-attention", type=float, default=0.0,
       help="weight of pulling the steered heads onto each token's engraved box (training/box_attention.py; "
            "needs a dataset with token_boxes; 0: off)")
+    a("--box-glyphs", action="store_true",
+      help="box attention on a token's symbol joined with its own glyph (a duration's stem, flag or beam, "
+           "an accidental), not the notehead alone")
     a("--dense-loss", type=float, default=None,
       help="weight of the encoder's dense head on the engraver's geometry (config dense_loss_weight; 0: no head)")
     a("--corrupt-inputs", type=float, default=0.0,
@@ -305,13 +308,14 @@ def main(argv=None):
         raise SystemExit("--short-first changes the collator as training goes on: use --workers 0")
     collator = SystemCollator(processor, augment=augment, max_label_length=max_labels,
                               with_measure_spans=bool(args.guided_attention and args.note_bands),
-                              with_geometry=with_geometry)
+                              with_geometry=with_geometry, box_glyphs=args.box_glyphs)
     columns = ("image", "lmx", *GEOMETRY_COLUMNS) if with_geometry else ("image", "lmx")
     loader = DataLoader(SystemRows(train, args.seed, columns), batch_sampler=sampler, collate_fn=collator,
                         num_workers=args.workers, persistent_workers=args.workers > 0,
                         generator=torch.Generator().manual_seed(args.seed))  # leaves the global RNG alone
     dev_rows = dev_subset(dev, args.dev_limit) if is_main else []
-    dev_collator = SystemCollator(processor, max_label_length=max_labels, with_geometry=with_geometry)
+    dev_collator = SystemCollator(processor, max_label_length=max_labels, with_geometry=with_geometry,
+                                  box_glyphs=args.box_glyphs)
 
     batches_per_step = args.grad_accum * world
     steps_per_epoch = max(1, len(sampler) // batches_per_step)
