@@ -6,7 +6,9 @@ $ACAI_OMR_MODEL, else the shipped checkpoints/acai-omr-small. The UI lives in ac
 import argparse
 import os
 
-from acai_hf.app import MODEL_ENV, build_demo, launch_options
+from acai_hf.app import MODEL_ENV, OmrApp, build_demo, launch_options
+from acai_hf.app.session import RequestDirs, remove_stale_roots
+from acai_hf.app.signals import stop_on_sigterm
 
 
 def parse_args(argv=None):
@@ -22,7 +24,12 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    demo = build_demo(args.model, int8=args.int8)
+    stop_on_sigterm()  # a service stop cleans up as Ctrl-C does
+    remove_stale_roots()  # what runs killed outright left behind
+    dirs = RequestDirs()
+    # Gradio's cache (its copies of uploads and results) inside our root: gone with it, even after a kill
+    os.environ.setdefault("GRADIO_TEMP_DIR", str(dirs.root / "gradio"))
+    demo = build_demo(omr=OmrApp(args.model, dirs=dirs, int8=args.int8))
     if demo.omr.model.available:
         demo.omr.model.get()  # load before the first visitor waits for it
     demo.launch(server_name=args.host, server_port=args.port, **launch_options())

@@ -2,8 +2,10 @@
 
 Every input (an image, a PDF, or a folder of them) becomes OUT_DIR/<name>.musicxml, .mid and .lmx
 (the LMX of one system per paragraph): its pages are loaded as the app loads them, systems are boxed by
-`detect_systems`, cropped, and transcribed in batches. A bad input is reported and skipped; the exit
-status is 1 when any input failed, 2 when nothing could start (no model, bad options).
+`detect_systems`, cropped, and transcribed in batches. A bad input (also a pipe or a device: only
+regular files are read) is reported and skipped; a system whose music cannot be joined or played is
+left out of the score with a warning; the exit status is 1 when any input failed, 2 when nothing could
+start (no model, bad options, -o naming a file).
 
 Under `accelerate launch -m acai_hf transcribe ...` each process takes its share of the inputs (and
 its own GPU). Output names are fixed before the inputs are shared out, so they never collide.
@@ -39,6 +41,7 @@ class Outcome:
     systems: int = 0
     measures: int = 0
     files: list = field(default_factory=list)
+    left_out: dict = field(default_factory=dict)  # system index (0-based) -> why it is not in the score
 
 
 def safe_stem(filename: str) -> str:
@@ -168,8 +171,8 @@ def write_atomically(path: Path, data: bytes):
 
 
 def transcribe_job(job: Job, out: Path, model, processor, args, progress) -> Outcome:
-    from .music import join_systems_with_errors, to_midi
     from .page_input import PageInputError
+    from .score_assembly import assemble_score
 
     outcome = Outcome(job)
     try:
@@ -179,19 +182,20 @@ def transcribe_job(job: Job, out: Path, model, processor, args, progress) -> Out
         return outcome
     progress.total = (progress.total or 0) + len(crops)
     progress.refresh()
-    kwargs = {"max_new_tokens": args.max_new_tokens} if args.max_new_tokens else {}
+    kwargs = {"max_new_tokens": args.max_new_tokens} if args.max_new_tokens is not None else {}
     systems, _ = generate(model, processor, crops, num_beams=args.beams, constrained=args.constrained,
                           batch_size=args.batch_size, progress=progress, **kwargs)
-    joined = join_systems_with_errors(systems)
+    score = assemble_score(systems)  # a system that breaks the join or MIDI is left out, not the input
     files = {
         out / f"{job.name}.lmx": ("\n\n".join(systems) + "\n").encode("utf-8"),
-        out / f"{job.name}.musicxml": joined.musicxml.encode("utf-8"),
-        out / f"{job.name}.mid": to_midi(joined.musicxml),
+        out / f"{job.name}.musicxml": score.musicxml.encode("utf-8"),
+        out / f"{job.name}.mid": score.midi,
     }
     for path, data in files.items():
         write_atomically(path, data)
     outcome.systems = len(systems)
-    outcome.measures = sum(system.split().count("measure") for system in systems)
+    outcome.measures = sum(score.measure_counts)
+    outcome.left_out = score.left_out
     outcome.files = list(files)
     return outcome
 
@@ -214,16 +218,31 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--batch-size", type=int, default=8, help="systems per batch")
     run.add_argument("--int8", action="store_true",
                      help="int8 decoder weights: faster decoding on a CPU, nearly the same accuracy")
-    run.add_argument("--max-new-tokens", type=int, default=None, help="cap on tokens per system")
+    run.add_argument("--max-new-tokens", type=int, default=None, help="cap on tokens per system (at least 1)")
     return parser
+
+
+def check_args(args) -> None:
+    """Options that cannot work, refused before anything is loaded."""
+    for option, value in (("--beams", args.beams), ("--batch-size", args.batch_size),
+                          ("--max-new-tokens", args.max_new_tokens)):
+        if value is not None and value < 1:
+            raise CliError(f"{option} must be at least 1, not {value}.")
+    if args.out.exists() and not args.out.is_dir():
+        raise CliError(f"-o {args.out}: that is a file, not a folder; give a folder for the outputs.")
+
+
+def make_out_dir(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:  # a file in the way, no permission, a read-only disk
+        raise CliError(f"-o {out}: cannot make the output folder ({error.strerror or error}).") from error
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    if args.beams < 1 or args.batch_size < 1:
-        print("error: --beams and --batch-size must be at least 1", file=sys.stderr)
-        return 2
     try:
+        check_args(args)
         return run_transcribe(args)
     except CliError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -239,8 +258,8 @@ def run_transcribe(args) -> int:
         raise CliError("no inputs: the folders given hold no images or PDFs")
     model_name = resolve_model(args.model)
     state = PartialState()
+    make_out_dir(args.out)
     model, processor = load_model(model_name, state.device, args.int8)
-    args.out.mkdir(parents=True, exist_ok=True)
     outcomes = []
     with state.split_between_processes(jobs) as mine:
         desc = "systems" if state.num_processes == 1 else f"systems (process {state.process_index})"
@@ -258,6 +277,9 @@ def run_transcribe(args) -> int:
         else:
             print(f"{outcome.job.path} -> {args.out / outcome.job.name}.musicxml "
                   f"({outcome.systems} systems, {outcome.measures} measures)")
+            for index, why in outcome.left_out.items():
+                print(f"warning: {outcome.job.path}: system {index + 1} is left out of the score: {why}",
+                      file=sys.stderr)
     if failed:
         print(f"{len(failed)} of {len(outcomes)} inputs failed.", file=sys.stderr)
     return 1 if failed else 0

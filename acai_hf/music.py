@@ -18,6 +18,7 @@ __all__ = ["join_systems", "join_systems_with_errors", "JoinedScore", "to_midi",
 class JoinedScore:
     musicxml: str  # score-partwise 4.0, one part "Piano" with two staves
     errors: list[list[DelinearizationError]]  # per system, positions within that system's tokens
+    measure_counts: tuple[int, ...] = ()  # measures of each system, in document order
 
 
 def join_systems(systems: Iterable[str]) -> str:
@@ -35,12 +36,13 @@ def join_systems_with_errors(systems: Iterable[str]) -> JoinedScore:
     read such measures, and measure_validity reports them as not judgeable.
     """
     builder = PartBuilder()
-    errors = []
+    errors, counts = [], []
     for index, lmx in enumerate(systems):
         measures, system_errors = builder.add_system(lmx)
         if index > 0 and measures:
             measures[0].insert(0, ET.Element("print", {"new-system": "yes"}))
         errors.append(system_errors)
+        counts.append(len(measures))
     part = builder.finish()
     _drop_repeated_signatures(part)
     if len(part) == 0:  # MusicXML needs a measure
@@ -49,7 +51,7 @@ def join_systems_with_errors(systems: Iterable[str]) -> JoinedScore:
     _give_notes_a_staff(part)
     score = part_to_score(part, part_id="P1", part_name="Piano", musicxml_version="4.0")
     ET.indent(score)
-    return JoinedScore(ET.tostring(score.getroot(), encoding="unicode", xml_declaration=True), errors)
+    return JoinedScore(ET.tostring(score.getroot(), encoding="unicode", xml_declaration=True), errors, tuple(counts))
 
 
 def _drop_repeated_signatures(part: ET.Element) -> None:

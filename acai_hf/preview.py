@@ -51,12 +51,22 @@ def render_preview(musicxml: str, highlight_measures: Optional[Iterable] = None)
     takes the measures that acai_hf.measure_validity finds not filling the time signature.
     """
     try:
-        indices, legend = _measures_to_highlight(musicxml, highlight_measures)
-        pages = _engrave(musicxml)
+        return engrave_preview(musicxml, highlight_measures)
     except Exception as exc:  # any failure is shown, not raised: see the module docstring
-        return _message(f"The preview could not be drawn: {exc}")
+        return preview_failed(str(exc))
+
+
+def engrave_preview(musicxml: str, highlight_measures: Optional[Iterable] = None) -> str:
+    """render_preview, raising what goes wrong (for callers that find the system to blame)."""
+    indices, legend = _measures_to_highlight(musicxml, highlight_measures)
+    pages = _engrave(musicxml)
     svgs = "".join(f'<div class="acai-preview-page">{_highlight(svg, indices)}</div>' for svg in pages)
     return f'<div class="acai-preview">{legend}{svgs}</div>'
+
+
+def preview_failed(reason: str) -> str:
+    """The HTML that stands in for the preview when it cannot be drawn."""
+    return _message(f"The preview could not be drawn: {reason}")
 
 
 def _measures_to_highlight(musicxml: str, highlight_measures) -> tuple[set[int], str]:

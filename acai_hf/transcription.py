@@ -22,6 +22,7 @@ class Transcription:
     midi: bytes
     validity: list = field(default_factory=list)  # acai_hf.music.MeasureReport per measure
     errors: list = field(default_factory=list)  # delinearization errors per system
+    left_out: dict = field(default_factory=dict)  # system index -> why it is not in the score (score_assembly)
 
 
 def load(model=None, processor=None, int8=False):
@@ -106,8 +107,9 @@ def transcribe(images, model=None, processor=None, num_beams=1, constrained=True
                int8=False, **generate_kwargs) -> Transcription:
     """System images -> per-system LMX and confidence, the joined MusicXML, MIDI, validity report.
     `model`/`processor`: a folder, a model id or loaded instances (see `load`; `int8` as there).
-    `progress(done_systems, total_systems)`, if given, is called after each batch of systems is transcribed."""
-    from .music import join_systems_with_errors, measure_validity, to_midi
+    `progress(done_systems, total_systems)`, if given, is called after each batch of systems is transcribed.
+    A system whose music cannot be joined or played is left out of the score (`left_out` says why)."""
+    from .score_assembly import assemble_score
 
     if not isinstance(images, (list, tuple)):
         images = [images]
@@ -116,14 +118,15 @@ def transcribe(images, model=None, processor=None, num_beams=1, constrained=True
         model, processor, images, num_beams=num_beams, constrained=constrained, batch_size=batch_size,
         progress=progress, **generate_kwargs,
     )
-    joined = join_systems_with_errors(systems)
+    score = assemble_score(systems)
     return Transcription(
         systems=systems,
         confidences=confidences,
-        musicxml=joined.musicxml,
-        midi=to_midi(joined.musicxml),
-        validity=measure_validity(joined.musicxml),
-        errors=joined.errors,
+        musicxml=score.musicxml,
+        midi=score.midi,
+        validity=score.validity,
+        errors=score.errors,
+        left_out=score.left_out,
     )
 
 

@@ -11,7 +11,7 @@ import pytest
 
 import app
 from acai_hf.app import OmrApp, build_demo
-from acai_hf.app.handlers import MAX_BEAMS
+from acai_hf.app.options import MAX_BEAMS
 from acai_hf.app.session import RequestDirs
 from acai_hf.app.ui import example_pages
 from acai_hf.app.workspace import System, Workspace, annotator_value
@@ -282,3 +282,188 @@ def test_annotator_value_shows_our_page_and_boxes(omr, page):
     assert value == annotator_value(workspace)
     assert value["image"] is workspace.pages[0].image and value["orientation"] == 0
     assert all(box["label"] == "system" for box in value["boxes"])
+
+
+# -- hostile and careless input (issue 20) -----------------------------------------------------------
+
+GRACE_ONLY = "measure grace C4 eighth"  # music21 divides by zero writing its MIDI
+
+
+@pytest.mark.parametrize("beams,constrained,expected", [(4, "false", (4, False)), ("2", "TRUE", (2, True)),
+                                                        (3.0, 0, (3, False)), (1, True, (1, True))])
+def test_options_are_read_as_meant(beams, constrained, expected):
+    from acai_hf.app.options import check_options
+
+    assert check_options(beams, constrained) == expected
+
+
+@pytest.mark.parametrize("beams,constrained,message", [
+    ("abc", True, "Beam width must be a whole number from 1 to 8, not 'abc'"),
+    (float("nan"), True, "Beam width must be a whole number from 1 to 8, not nan"),
+    ("NaN", True, "Beam width must be a whole number from 1 to 8, not nan"),
+    (8.5, True, "Beam width must be a whole number from 1 to 8, not 8.5"),
+    (True, True, "Beam width must be a whole number"),
+    (1, "maybe", "Grammar-constrained decoding must be true or false, not 'maybe'"),
+    (1, None, "Grammar-constrained decoding must be true or false"),
+])
+def test_bad_options_get_the_apps_own_message(omr, page, beams, constrained, message):
+    workspace, value, _, _ = omr.load(page)
+    with pytest.raises(gr.Error, match=message):
+        omr.transcribe(workspace, value, beams=beams, constrained=constrained)
+
+
+def test_a_very_long_page_selection_says_so(omr):
+    with pytest.raises(gr.Error, match="page selection is 10,000 characters long"):
+        omr.load(pdf_of(draw_page(1)), "1" * 10_000)  # was "the file could not be read"
+
+
+def test_convert_lmx_leaves_out_the_bad_system_and_delivers_the_rest(omr, gold_systems):
+    gold = gold_systems[0][1]
+    musicxml_path, midi_path, report = omr.convert_lmx("\n\n".join([gold, GRACE_ONLY, gold]))
+    assert measures(musicxml_path) == 2 * gold.split().count("measure")
+    assert Path(midi_path).read_bytes().startswith(b"MThd")
+    assert report.startswith("**3 system(s) (1 left out of the score)")
+    assert "- system 2 is left out of the score: MIDI failed on it (ZeroDivisionError" in report
+
+
+def test_convert_lmx_is_bounded_in_systems_and_measures(omr):
+    with pytest.raises(gr.Error, match="at most 300 are joined"):
+        omr.convert_lmx("\n\n".join(["measure C4 quarter"] * 301))
+    one_paragraph = "measure time beats:3 beat-type:8 " + " ".join(["measure G4 eighth E4 eighth C4 eighth"] * 4000)
+    _, _, report = omr.convert_lmx(one_paragraph)  # 150 KB: music21 would take over a minute on it
+    assert "system 1 is left out of the score: the score would have more than 1,200 measures" in report
+
+
+def test_a_bad_system_is_named_in_the_page_tab_and_the_summary(omr, page, gold_systems):
+    from acai_hf.app.handlers import summary, system_label
+    from acai_hf.app.score import assemble
+
+    workspace, value, _, _ = omr.load(page)
+    workspace, _ = omr.transcribe(workspace, value, constrained=False)
+    gold = gold_systems[0][1]
+    workspace, rendered = omr.rerender(workspace, [gold, GRACE_ONLY, gold])
+    assert "- system 2 is left out of the score: MIDI failed on it" in rendered.report
+    assert "<svg" in rendered.preview and Path(rendered.downloads[2]).read_bytes().startswith(b"MThd")
+    assert "**Left out of the score:** MIDI failed on it" in system_label(2, workspace.systems[1])
+    assert workspace.systems[0].problem is None
+    result = summary(workspace, assemble([system.lmx for system in workspace.systems]))
+    assert result["left_out"] == [2]
+    assert [entry["error"] is None for entry in result["systems"]] == [True, False, True]
+    assert result["systems"][1]["measures"] == 0 and result["measures"] == 2 * gold.split().count("measure")
+
+
+def test_boxes_are_counted_and_measured_before_anything_is_cropped(omr, page):
+    workspace, value, _, _ = omr.load(page)
+    width, height = workspace.pages[0].image.size
+    whole_page = {"xmin": 0, "ymin": 0, "xmax": width, "ymax": height}
+    with pytest.raises(gr.Error, match="cover the pages 3.0 times over"):
+        omr.transcribe(workspace, {**value, "boxes": [whole_page] * 3})
+    with pytest.raises(gr.Error, match="at most 300 are kept"):
+        omr.transcribe(workspace, {**value, "boxes": [whole_page] * 301})
+
+
+def huge_png(path, side=13_000) -> Path:
+    """A real, valid white PNG of side x side pixels that is only a few hundred KB on disk."""
+    import struct
+    import zlib
+
+    def chunk(kind, payload):
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    compressor, row = zlib.compressobj(6), b"\x00" + b"\xff" * side
+    pixels = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)  # 8-bit greyscale
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b""))
+    return path
+
+
+def the_box_editor(demo):
+    from gradio_image_annotation import image_annotator
+
+    [editor] = [block for block in demo.blocks.values() if isinstance(block, image_annotator)]
+    return editor
+
+
+def test_the_box_editor_never_decodes_the_image_the_browser_sends_back(tmp_path):
+    """A 13000 x 13000 PNG sent back through Transcribe or a page switch was decoded by the annotator
+    (PIL's limit, not ours) before any check: RSS rose by 1.5 GB. Measured in a fresh process, on the
+    annotator as the app builds it."""
+    import subprocess
+    import sys
+
+    image = huge_png(tmp_path / "page.png")
+    assert image.stat().st_size < 1_000_000
+    script = (
+        "import resource, sys\n"
+        "from gradio.data_classes import FileData\n"
+        "from gradio_image_annotation import image_annotator\n"
+        "from acai_hf.app import build_demo\n"
+        "demo = build_demo(sys.argv[2])\n"
+        "[editor] = [b for b in demo.blocks.values() if isinstance(b, image_annotator)]\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "payload = editor.data_model(image=FileData(path=sys.argv[1], orig_name='page.png'),\n"
+        "                            boxes=[{'xmin': 1, 'ymin': 2, 'xmax': 300, 'ymax': 90}], orientation=1)\n"
+        "value = editor.preprocess(payload)\n"
+        "grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024\n"
+        "print(value['image'], value['boxes'][0]['xmax'], value['orientation'], grown)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script, str(image), str(tmp_path / "no-model")],
+                            capture_output=True, timeout=180, cwd=Path(__file__).resolve().parent.parent, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    shown, xmax, orientation, grown_mib = result.stdout.split()[-4:]
+    assert (shown, xmax, orientation) == ("None", "300", "1")
+    assert int(grown_mib) < 50, f"peak memory grew by {grown_mib} MiB"
+
+
+def test_malformed_boxes_from_the_page_get_the_apps_message(tmp_path):
+    from gradio.data_classes import FileData
+
+    editor = the_box_editor(build_demo(tmp_path / "no-model"))
+    image = FileData(path="/nonexistent/page.png")
+    for box in ({"xmin": 1, "ymin": 2, "xmax": 3, "ymax": 4, "scaleFactor": 0}, {"xmin": 1}):
+        with pytest.raises(gr.Error, match="boxes sent by the page are malformed"):
+            editor.preprocess(editor.data_model(image=image, boxes=[box], orientation=0))
+    with pytest.raises(gr.Error, match="at most 300 are kept"):
+        editor.preprocess(editor.data_model(image=image, boxes=[{"xmin": 0}] * 301, orientation=0))
+
+
+def test_only_the_example_pages_are_servable():
+    from acai_hf.app import launch_options
+
+    allowed = launch_options()["allowed_paths"]
+    assert allowed == example_pages() and all(path.endswith(".png") for path in allowed)
+
+
+def test_stale_roots_of_killed_runs_go_and_nothing_else(tmp_path):
+    import json
+    import socket
+    import subprocess
+    import sys
+
+    from acai_hf.app.session import OWNER_FILE, ROOT_PREFIX, remove_stale_roots
+
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True, check=True)
+    dead_pid = int(finished.stdout)  # that process has exited
+
+    def root(name, pid, host=socket.gethostname()):
+        path = tmp_path / (ROOT_PREFIX + name)
+        (path / "request-x").mkdir(parents=True)
+        (path / OWNER_FILE).write_text(json.dumps({"pid": pid, "started": None, "host": host}))
+        return path
+
+    stale, live, elsewhere = root("stale", dead_pid), root("live", os.getpid()), root("other", dead_pid, "other-host")
+    unmarked = tmp_path / (ROOT_PREFIX + "unmarked")
+    unmarked.mkdir()
+    link = tmp_path / (ROOT_PREFIX + "link")
+    link.symlink_to(stale)
+    assert remove_stale_roots(tmp_path) == [stale]
+    assert not stale.exists() and live.exists() and elsewhere.exists() and unmarked.exists()
+    dirs = RequestDirs()  # a root of this process, with its owner record
+    try:
+        assert json.loads((dirs.root / OWNER_FILE).read_text())["pid"] == os.getpid()
+        assert dirs.root not in remove_stale_roots(dirs.root.parent)
+    finally:
+        import shutil
+
+        shutil.rmtree(dirs.root)

@@ -62,7 +62,7 @@ def test_transcribe_endpoint_returns_a_score_music21_reads(tiny_app, tmp_path):
     assert len(summary["systems"]) == expected_systems
     assert len(lmx.split("\n\n")) == expected_systems
     assert all(system["page"] == 1 and system["probability"] <= 1 for system in summary["systems"])
-    written = [path.name for path in demo.omr.dirs.root.rglob("*") if path.is_file()]
+    written = [path.name for path in demo.omr.dirs.root.rglob("request-*/*") if path.is_file()]
     assert set(written) <= {"score.musicxml", "score.mxl", "score.mid", "score.wav"}
 
 
@@ -114,3 +114,41 @@ def test_the_examples_check_scores_each_pages_first_system():
     truth = sidecar(EXAMPLES[0])["systems"][0]
     assert len(rows) == 1 and rows[0]["page"] == EXAMPLES[0].stem and rows[0]["ser"] >= 0
     assert rows[0]["measures_engraved"] == truth["n_measures"] and rows[0]["measures"] >= 1
+
+
+def test_only_the_example_pages_are_served_not_their_folder(tiny_app):
+    """examples/ was served whole: its ground truth and the script that makes it could be downloaded."""
+    import urllib.error
+    import urllib.request
+
+    _, client = tiny_app
+    folder = EXAMPLES[0].parent
+
+    def status(path):
+        try:
+            with urllib.request.urlopen(f"{client.src.rstrip('/')}/gradio_api/file={path}", timeout=30) as reply:
+                return reply.status
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    assert status(EXAMPLES[0]) == 200
+    assert status(folder / "make_examples.py") == 403
+    assert status(EXAMPLES[0].with_suffix(".json")) == 403
+
+
+def test_api_options_are_read_by_the_app(tiny_app, tmp_path):
+    """Over the API the grammar flag "false" was True, and "abc" got Gradio's generic error."""
+    from PIL import Image
+
+    _, client = tiny_app
+    page = handle_file(str(EXAMPLES[0]))
+    pdf = tmp_path / "page.pdf"
+    Image.open(EXAMPLES[0]).convert("L").save(pdf, resolution=300)
+    with pytest.raises(Exception, match="Beam width must be a whole number from 1 to 8, not 'abc'"):
+        client.predict(page, "", "abc", True, api_name="/transcribe")
+    with pytest.raises(Exception, match="Beam width must be a whole number from 1 to 8, not 8.5"):
+        client.predict(page, "", 8.5, True, api_name="/transcribe")
+    with pytest.raises(Exception, match="page selection is 10,000 characters long"):
+        client.predict(handle_file(str(pdf)), "1" * 10_000, 1, True, api_name="/transcribe")
+    *_, summary = client.predict(page, "", 1, "false", api_name="/transcribe")
+    assert summary["left_out"] == [] and all(system["error"] is None for system in summary["systems"])

@@ -139,3 +139,25 @@ def test_int8_transcribes_and_is_refused_off_the_cpu(tiny_model, tmp_path, capsy
     assert (out / f"{EXAMPLE.stem}.musicxml").is_file()
     with pytest.raises(cli.CliError, match="--int8 runs on the CPU only"):
         cli.load_model(str(tiny_model), torch.device("cuda"), int8=True)
+
+
+def test_user_errors_exit_with_status_two_and_a_message(tmp_path, capsys):
+    """-o naming a file was a FileExistsError traceback; --max-new-tokens 0 was silently ignored."""
+    a_file = tmp_path / "scores.txt"
+    a_file.write_text("not a folder")
+    code, _, stderr = run([EXAMPLE, "-o", a_file], capsys)
+    assert code == 2 and "that is a file, not a folder" in stderr and "Traceback" not in stderr
+    code, _, stderr = run([EXAMPLE, "-o", a_file / "out"], capsys)  # a file in the way of the folder
+    assert code == 2 and "cannot make the output folder" in stderr
+    for option in ("--max-new-tokens", "--beams", "--batch-size"):
+        code, _, stderr = run([EXAMPLE, "-o", tmp_path / "out", option, "0"], capsys)
+        assert code == 2 and f"{option} must be at least 1, not 0" in stderr
+
+
+def test_a_pipe_given_as_input_is_refused_not_waited_on(tiny_model, tmp_path, capsys, one_torch_thread):
+    import os
+
+    fifo = tmp_path / "page.pdf"
+    os.mkfifo(fifo)  # nobody writes to it: reading it would wait forever
+    code, _, stderr = run([fifo, "-o", tmp_path / "out", "--model", tiny_model], capsys)
+    assert code == 1 and "page.pdf is not a regular file" in stderr

@@ -3,6 +3,7 @@ and every bad upload refused with a message that says what to do."""
 import io
 import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -182,3 +183,88 @@ def test_load_from_path(tmp_path):
     assert len(load_pages_from_path(path)) == 1
     with pytest.raises(PageInputError, match="Cannot read"):
         load_pages_from_path(tmp_path / "missing.png")
+
+
+# -- bounded work per request (issue 20) ------------------------------------------------------------
+
+def blank_pdf(n_pages: int, width_pt: float, height_pt: float) -> bytes:
+    """A real PDF of n blank pages of the given size in points (a few bytes a page)."""
+    import pypdfium2 as pdfium
+
+    document = pdfium.PdfDocument.new()
+    for _ in range(n_pages):
+        document.new_page(width_pt, height_pt)
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
+
+
+def test_a_long_page_selection_is_refused_at_once_before_the_pdf_is_opened():
+    """A 50,000-page PDF with pages "1-50000," x 20 took 248 s under the PDFium lock (a quadratic
+    membership test), and a one-page PDF sent meanwhile waited for it."""
+    import time
+
+    many = blank_pdf(50_000, 20, 20)
+    start = time.perf_counter()
+    with pytest.raises(PageInputError, match="You chose 50,000 pages; choose at most 30"):
+        load_pages(many, pages="1-50000," * 20)
+    assert time.perf_counter() - start < 2
+    with pytest.raises(PageInputError, match="page selection is 10,000 characters long"):
+        load_pages(many, pages="1" * 10_000)  # was int()'s digit limit, reported as an unreadable file
+    # the selection is read before the PDF is opened (and the lock taken): its error comes first
+    with pytest.raises(PageInputError, match="Pages must look like"):
+        load_pages(b"%PDF-1.7\n" + b"\x00garbage" * 50, pages="one")
+
+
+def test_page_ranges_are_counted_without_listing_them():
+    assert page_input.parse_page_ranges("1-3, 5, 7-") == [(1, 3), (5, 5), (7, None)]
+    assert page_input.choose_pages([(2, 4), (1, 3), (10, None)], 11) == [1, 2, 3, 0, 9, 10]
+    with pytest.raises(PageInputError, match="You chose 999,999,999 pages"):
+        page_input.choose_pages([(1, 999_999_999)] * 3, 10**9)
+    with pytest.raises(PageInputError, match="page 4 does not exist"):
+        parse_pages("4-", 3)  # an open range past the end names no page, and says so
+
+
+def test_thirty_huge_pdf_pages_stay_within_the_request_pixel_budget():
+    """Thirty 14400 x 14400 pt pages (a 4 KB file) were each rendered at 25 MP and held together: 3.7 GB.
+    Run in a fresh process to measure its peak memory."""
+    import subprocess
+    import sys
+
+    data = blank_pdf(30, 14_400, 14_400)
+    assert len(data) < 20_000
+    script = (
+        "import resource, sys; from acai_hf.page_input import load_pages; "
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; "
+        "pages = load_pages(sys.stdin.buffer.read()); "
+        "print(len(pages), sum(p.width * p.height for p in pages), "
+        "(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)"
+    )
+    result = subprocess.run([sys.executable, "-c", script], input=data, capture_output=True, timeout=120,
+                            cwd=Path(__file__).resolve().parent.parent)
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
+    count, pixels, grown_mib = map(int, result.stdout.split())
+    assert count == 30 and pixels <= page_input.MAX_REQUEST_PIXELS == 100_000_000
+    assert grown_mib < 800, f"peak memory grew by {grown_mib} MiB"  # 100 MP of RGB is 300 MB
+
+
+def test_one_huge_page_is_rendered_no_bigger_than_detection_needs():
+    from acai_hf.system_detection import MAX_WORK_PIXELS
+
+    [page] = load_pages(blank_pdf(1, 14_400, 14_400))
+    assert page.width * page.height <= 2 * MAX_WORK_PIXELS  # detection analyses at most MAX_WORK_PIXELS
+    [a4] = load_pages(blank_pdf(1, 595, 842))
+    assert a4.size == (2480, 3509)  # an A4 page keeps its 300 dpi
+
+
+def test_pipes_and_devices_are_refused_without_waiting(tmp_path):
+    import os
+
+    fifo = tmp_path / "page.png"
+    os.mkfifo(fifo)  # nobody writes to it: reading it would wait forever
+    with pytest.raises(PageInputError, match="not a regular file"):
+        load_pages_from_path(fifo)
+    with pytest.raises(PageInputError, match="not a regular file"):
+        load_pages_from_path("/dev/zero")  # reading it would never end
+    with pytest.raises(PageInputError, match="is a folder"):
+        load_pages_from_path(tmp_path)

@@ -1,7 +1,7 @@
 """The Gradio app: `build_demo(model_dir)` -> Blocks. The only part of acai_hf that imports gradio."""
 from acai_hf.app.handlers import OmrApp
 from acai_hf.app.model import MODEL_ENV, resolve_model_dir
-from acai_hf.app.ui import EXAMPLES_DIR, build_ui
+from acai_hf.app.ui import build_ui, example_pages
 
 CONCURRENCY = 2  # requests running at once; more wait in Gradio's queue
 MAX_UPLOAD = "100mb"  # acai_hf.page_input.MAX_BYTES
@@ -17,8 +17,9 @@ def build_demo(model_dir=None, omr: OmrApp | None = None, int8=False):
 
 
 def launch_options() -> dict:
-    """What every launch needs: the upload cap, and the example pages servable from any working dir."""
-    return {"max_file_size": MAX_UPLOAD, "allowed_paths": [str(EXAMPLES_DIR)]}
+    """What every launch needs: the upload cap, and the example pages servable from any working dir
+    (the pages only: not the folder, which holds their ground truth and the script that makes them)."""
+    return {"max_file_size": MAX_UPLOAD, "allowed_paths": example_pages()}
 
 
 __all__ = ["build_demo", "launch_options", "OmrApp", "MODEL_ENV", "resolve_model_dir", "CONCURRENCY"]

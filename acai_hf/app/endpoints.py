@@ -26,7 +26,7 @@ def api_endpoints(omr: OmrApp):
     with gr.Column(visible=False):
         page_file = gr.File(label="Page: image or PDF", type="binary")
         pages = gr.Textbox(label="Pages of a PDF", value="")
-        beams = gr.Number(label="Beam width", value=1, precision=0)
+        beams = gr.Number(label="Beam width", value=1)  # no precision: the app checks, never rounds (options.py)
         constrained = gr.Checkbox(label="Grammar-constrained decoding", value=True)
         musicxml_file = gr.File(label="MusicXML")
         midi_file = gr.File(label="MIDI")

@@ -5,13 +5,13 @@ from dataclasses import dataclass
 import gradio as gr
 
 from acai_hf.app.model import ModelHolder
+from acai_hf.app.options import check_options
 from acai_hf.app.outputs import write_score_files
-from acai_hf.app.score import (MAX_LMX_CHARS, Score, assemble, check_lmx_text, confidence_text,
-                               report_markdown)
+from acai_hf.app.score import MAX_LMX_CHARS, Score, assemble, check_lmx_text, confidence_text, report_markdown
 from acai_hf.app.session import RequestDirs, session_of
 from acai_hf.app.workspace import System, Workspace, annotator_value, open_pages, store_annotator, system_crops
 
-MAX_BEAMS = 8
+MAX_EDITED_CHARS = 10 * MAX_LMX_CHARS  # all systems' LMX together: far more than the model writes for 300
 
 
 @dataclass
@@ -21,16 +21,6 @@ class Rendered:
     preview: str  # HTML
     audio: str | None  # a WAV file, None when the music cannot be played
     report: str  # markdown
-
-
-def check_options(beams, constrained) -> tuple[int, bool]:
-    try:
-        beams = int(beams)
-    except (TypeError, ValueError):
-        raise gr.Error(f"Beam width must be a whole number from 1 to {MAX_BEAMS}.") from None
-    if not 1 <= beams <= MAX_BEAMS:
-        raise gr.Error(f"Beam width must be from 1 to {MAX_BEAMS}, not {beams}.")
-    return beams, bool(constrained)
 
 
 class OmrApp:
@@ -85,30 +75,38 @@ class OmrApp:
         except Exception as error:
             raise gr.Error(f"Transcription failed: {error}") from error
 
-    def transcribe_systems(self, workspace, beams, constrained, progress=None) -> tuple[Score, list[str]]:
-        """Every page's valid boxes through the model: fills workspace.systems; -> (score, box messages)."""
-        from acai_hf.transcription import transcribe
+    def transcribe_systems(self, workspace, beams, constrained, progress=None, preview=False
+                           ) -> tuple[Score, list[str]]:
+        """Every page's valid boxes through the model: fills workspace.systems; -> (score, box messages).
+        `preview`: engrave the score too (the page tab shows it; the API does not)."""
+        from acai_hf.transcription import generate_lmx
 
         systems, messages = system_crops(workspace)
         crops = [system.crop for system in systems]
-        result = self._model_call(
-            lambda model, processor, on_batch: transcribe(crops, model=model, processor=processor, num_beams=beams,
-                                                          constrained=constrained, progress=on_batch),
+        texts, confidences = self._model_call(
+            lambda model, processor, on_batch: generate_lmx(model, processor, crops, num_beams=beams,
+                                                            constrained=constrained, progress=on_batch),
             len(crops), progress)
-        for system, lmx, confidence in zip(systems, result.systems, result.confidences):
+        for system, lmx, confidence in zip(systems, texts, confidences):
             system.lmx, system.confidence = lmx, confidence
         workspace.systems = systems
         for message in messages:
             gr.Warning(message)
-        score = Score(result.systems, result.musicxml, result.midi, result.errors, result.validity)
-        return score, messages
+        return self._assemble(workspace, preview), messages
+
+    def _assemble(self, workspace: Workspace, preview: bool) -> Score:
+        """The score of the workspace's systems; each system learns whether it was left out, and why."""
+        score = assemble([system.lmx for system in workspace.systems], preview=preview)
+        for index, system in enumerate(workspace.systems):
+            system.problem = score.left_out.get(index)
+        return score
 
     def transcribe(self, workspace, value, beams=1, constrained=True, progress=None, request=None):
         """All pages' boxes -> systems -> one score. -> (workspace, Rendered)."""
         workspace = require_pages(workspace)
         beams, constrained = check_options(beams, constrained)
         store_annotator(workspace, value)
-        score, messages = self.transcribe_systems(workspace, beams, constrained, progress)
+        score, messages = self.transcribe_systems(workspace, beams, constrained, progress, preview=True)
         confidences = [system.confidence for system in workspace.systems]
         return workspace, self.present(score, request, confidences, messages)
 
@@ -137,7 +135,7 @@ class OmrApp:
     # -- results ---------------------------------------------------------------------------------
 
     def render(self, workspace: Workspace, request=None, notes=()) -> Rendered:
-        score = assemble([system.lmx for system in workspace.systems])
+        score = self._assemble(workspace, preview=True)
         confidences = [system.confidence for system in workspace.systems]
         return self.present(score, request, confidences, notes)
 
@@ -156,7 +154,8 @@ class OmrApp:
         except ValueError as error:  # too long or nothing to play: the downloads still stand
             audio = None
             report += f"\n\nNo playback: {error}."
-        return Rendered(files.downloads(), render_preview(score.musicxml), str(audio) if audio else None, report)
+        preview = score.preview if score.preview is not None else render_preview(score.musicxml)
+        return Rendered(files.downloads(), preview, str(audio) if audio else None, report)
 
     def convert_lmx(self, lmx_text, request=None):
         """LMX text (a system per paragraph) -> (MusicXML path, MIDI path, report markdown)."""
@@ -186,12 +185,14 @@ def summary(workspace: Workspace, score: Score) -> dict:
                  "probability": math.exp(system.confidence) if known else None}
         if counts is not None:
             entry["measures"] = counts[index]
+        entry["error"] = score.left_out.get(index)  # why it is not in the score; None when it is
         systems.append(entry)
     return {
         "pages": len(workspace.pages),
         "systems": systems,
         "measures": len(score.validity),
         "measures_not_filling": [r.number for r in score.bad_measures()],
+        "left_out": [index + 1 for index in score.left_out],
         "errors": [[{"severity": e.severity, "position": e.position, "message": e.message} for e in errors]
                    for errors in score.errors],
     }
@@ -218,6 +219,9 @@ def apply_edits(workspace: Workspace, texts) -> None:
     texts = list(texts or [])
     if len(texts) > len(workspace.systems):
         raise gr.Error("There are more texts than systems; transcribe again.")
+    total = sum(len(str(text)) for text in texts if text is not None)
+    if total > MAX_EDITED_CHARS:
+        raise gr.Error(f"The systems' LMX is {total:,} characters in all; the limit is {MAX_EDITED_CHARS:,}.")
     for number, (system, text) in enumerate(zip(workspace.systems, texts), start=1):
         if text is None:
             continue
@@ -228,7 +232,10 @@ def apply_edits(workspace: Workspace, texts) -> None:
 
 
 def system_label(number: int, system: System) -> str:
-    return f"**System {number}** (page {system.page + 1}): {confidence_text(system.confidence)}"
+    label = f"**System {number}** (page {system.page + 1}): {confidence_text(system.confidence)}"
+    if system.problem:
+        label += f". **Left out of the score:** {system.problem}"
+    return label
 
 
 def _no_progress(*_args, **_kwargs):

@@ -1,13 +1,20 @@
-"""From the LMX of each system to the joined score and the measure report (no model involved)."""
+"""From the LMX of each system to the joined score and the measure report (no model involved).
+
+acai_hf.score_assembly builds it; a system that breaks a stage (the join, MIDI, the measure check,
+the preview) is left out and named in the report, and the rest of the score is delivered.
+"""
 import math
 from dataclasses import dataclass, field
 
 import gradio as gr
 
-from acai_hf.music import join_systems_with_errors, measure_validity, to_midi
+from acai_hf.app.workspace import MAX_SYSTEMS
+from acai_hf.preview import engrave_preview, preview_failed
+from acai_hf.score_assembly import Stage, assemble_score
 
 MAX_LMX_CHARS = 200_000  # a page of LMX is ~10k characters; anything far bigger is not a score
 ERRORS_SHOWN = 5  # per system in the report
+PREVIEW = Stage("preview", engrave_preview, preview_failed)
 
 
 @dataclass
@@ -17,11 +24,15 @@ class Score:
     midi: bytes
     errors: list = field(default_factory=list)  # DelinearizationError lists, per system
     validity: list = field(default_factory=list)  # MeasureReport per measure
+    measure_counts: list[int] = field(default_factory=list)  # per system: its measures in the score
+    left_out: dict[int, str] = field(default_factory=dict)  # 0-based system -> why it is not in the score
+    stage_errors: dict[str, str] = field(default_factory=dict)  # what failed for the whole score
+    preview: str | None = None  # HTML, when it was asked for
 
     def measures_per_system(self) -> list[int] | None:
-        """How many measures each system gave (every 'measure' token opens one); None if that does
-        not add up to the score's measures (e.g. no system gave any and an empty one was added)."""
-        counts = [lmx.split().count("measure") for lmx in self.systems]
+        """How many measures each system gave (0 when left out); None if that does not add up to the
+        score's measures."""
+        counts = self.measure_counts or [lmx.split().count("measure") for lmx in self.systems]
         return counts if sum(counts) == len(self.validity) else None
 
     def bad_measures(self) -> list:
@@ -35,20 +46,22 @@ def split_systems(lmx_text: str) -> list[str]:
 
 
 def check_lmx_text(lmx_text) -> list[str]:
-    if lmx_text is None or not lmx_text.strip():
+    if lmx_text is None or not str(lmx_text).strip():
         raise gr.Error("Paste the LMX of at least one system.")
+    lmx_text = str(lmx_text)
     if len(lmx_text) > MAX_LMX_CHARS:
         raise gr.Error(f"That is {len(lmx_text):,} characters; the limit is {MAX_LMX_CHARS:,}.")
-    return split_systems(lmx_text)
+    systems = split_systems(lmx_text)
+    if len(systems) > MAX_SYSTEMS:
+        raise gr.Error(f"That is {len(systems):,} systems (paragraphs); at most {MAX_SYSTEMS} are joined at a time.")
+    return systems
 
 
-def assemble(systems: list[str]) -> Score:
-    joined = join_systems_with_errors(systems)
-    try:
-        midi = to_midi(joined.musicxml)
-    except Exception as error:  # music21 refusing our own MusicXML is a bug, but say what happened
-        raise gr.Error(f"The score was built but MIDI could not be made from it: {error}") from error
-    return Score(list(systems), joined.musicxml, midi, joined.errors, measure_validity(joined.musicxml))
+def assemble(systems: list[str], preview: bool = False) -> Score:
+    """The score of the systems; with `preview`, its engraving too (a stage a system can fail)."""
+    built = assemble_score(systems, extra_stages=(PREVIEW,) if preview else ())
+    return Score(built.systems, built.musicxml, built.midi, built.errors, built.validity, built.measure_counts,
+                 built.left_out, built.stage_errors, built.outputs.get(PREVIEW.name))
 
 
 def system_of_measures(score: Score) -> dict[int, int]:
@@ -76,8 +89,12 @@ def report_markdown(score: Score, confidences=None, errors_per_system: int = ERR
     (the first few per system: a misread system can have dozens)."""
     bad = score.bad_measures()
     n_errors = sum(len(errors) for errors in score.errors)
-    lines = [f"**{len(score.systems)} system(s), {len(score.validity)} measure(s).** "
+    left_out = f" ({len(score.left_out)} left out of the score)" if score.left_out else ""
+    lines = [f"**{len(score.systems)} system(s){left_out}, {len(score.validity)} measure(s).** "
              f"{len(bad)} measure(s) do not fill their time signature; {n_errors} delinearization error(s)."]
+    lines += [f"- system {i + 1} is left out of the score: {why}" for i, why in score.left_out.items()]
+    lines += [f"- the {stage} failed for the whole score ({why}); the other downloads stand"
+              for stage, why in score.stage_errors.items()]
     if confidences:
         lines += [f"- system {n}: {confidence_text(c)}" for n, c in enumerate(confidences, start=1)]
     owners = system_of_measures(score)
@@ -90,6 +107,6 @@ def report_markdown(score: Score, confidences=None, errors_per_system: int = ERR
                   for e in errors[:errors_per_system]]
         if len(errors) > errors_per_system:
             lines.append(f"- system {number}: and {len(errors) - errors_per_system} more error(s)")
-    if not n_errors and not bad:
+    if not n_errors and not bad and not score.left_out and not score.stage_errors:
         lines.append("No delinearization errors; every measure fills its time signature.")
     return "\n".join(lines)

@@ -3,10 +3,11 @@ import itertools
 from pathlib import Path
 
 import gradio as gr
-from gradio_image_annotation import image_annotator
 
+from acai_hf.app.box_editor import system_box_editor
 from acai_hf.app.endpoints import api_endpoints, lmx_tab
-from acai_hf.app.handlers import MAX_BEAMS, OmrApp, Rendered, system_label
+from acai_hf.app.handlers import OmrApp, Rendered, system_label
+from acai_hf.app.options import MAX_BEAMS
 from acai_hf.app.session import session_of
 from acai_hf.system_boxes import BOX_COLOR, BOX_LABEL
 
@@ -64,7 +65,7 @@ def page_tab(demo, omr: OmrApp, workspace, systems_version):
                 gr.Examples([[path] for path in example_pages()], inputs=[upload], label="Example pages")
         with gr.Column(scale=2):
             page_picker = gr.Radio(label="Page", visible=False, interactive=True)
-            annotator = image_annotator(
+            annotator = system_box_editor(
                 label="System boxes (drag to move, handles to resize, draw to add, select and press Delete to remove)",
                 label_list=[BOX_LABEL], label_colors=[BOX_COLOR], use_default_label=True, disable_edit_boxes=True,
                 sources=[], show_clear_button=False, show_remove_button=True, box_min_size=16, boxes_alpha=0.15,

@@ -14,6 +14,9 @@ from acai_hf.system_boxes import SystemBox, crop_system, from_annotator, orient,
 from acai_hf.system_detection import detect_systems
 
 MAX_SYSTEMS = 300  # per request: 30 pages of 10 systems
+# The crops of one request together: boxes may overlap a little, not copy the pages many times over.
+CROP_PIXELS_PER_PAGE_PIXEL = 2
+MALFORMED_BOXES = "The boxes sent by the page are malformed; reload the page and try again."
 logger = logging.getLogger(__name__)
 
 
@@ -32,6 +35,7 @@ class System:
     crop: Image.Image
     lmx: str = ""
     confidence: float | None = None  # mean token log-prob of the model's output
+    problem: str | None = None  # why the system is left out of the score (acai_hf.score_assembly)
 
 
 @dataclass
@@ -80,29 +84,46 @@ def store_annotator(workspace: Workspace, value: dict | None) -> None:
     if not value:
         return
     page = workspace.pages[workspace.current]
-    page.orientation = int(value.get("orientation") or 0) % 4
+    boxes = value.get("boxes") or []
+    if len(boxes) > MAX_SYSTEMS:
+        raise gr.Error(f"That is {len(boxes):,} boxes on one page; at most {MAX_SYSTEMS} are kept.")
     try:
-        page.boxes = [from_annotator(box) for box in value.get("boxes") or []]
-    except (KeyError, TypeError, ValueError) as error:
-        raise gr.Error("The boxes sent by the page are malformed; reload the page and try again.") from error
+        page.orientation = int(value.get("orientation") or 0) % 4
+        page.boxes = [from_annotator(box) for box in boxes]
+    except (KeyError, TypeError, ValueError, OverflowError) as error:
+        raise gr.Error(MALFORMED_BOXES) from error
 
 
 def system_crops(workspace: Workspace) -> tuple[list[System], list[str]]:
-    """The systems of every page in reading order, cropped upright, and messages about unusable boxes."""
-    systems, messages = [], []
+    """The systems of every page in reading order, cropped upright, and messages about unusable boxes.
+    The boxes are counted and measured before anything is cropped (see MAX_SYSTEMS and
+    CROP_PIXELS_PER_PAGE_PIXEL): a crop is a copy, and boxes can be drawn over one another."""
+    boxes, messages, page_pixels = [], [], 0
     for number, page in enumerate(workspace.pages, start=1):
-        image = orient(page.image, page.orientation)
-        valid, problems = validate_boxes(page.boxes, image.size)
+        width, height = page.image.size
+        size = (height, width) if page.orientation % 2 else (width, height)  # quarter turns swap the sides
+        valid, problems = validate_boxes(page.boxes, size)
         prefix = f"Page {number}: " if len(workspace.pages) > 1 else ""
         messages += [prefix + problem for problem in problems]
-        systems += [System(number - 1, box, crop_system(image, box)) for box in valid]
-    if not systems:
+        boxes += [(number - 1, box) for box in valid]
+        page_pixels += size[0] * size[1]
+    if not boxes:
         detail = (" " + " ".join(messages)) if messages else ""
         raise gr.Error("No system boxes to transcribe: draw a box around each system (both staves)." + detail)
-    if len(systems) > MAX_SYSTEMS:
-        raise gr.Error(f"That is {len(systems)} systems; at most {MAX_SYSTEMS} are transcribed at a time.")
+    if len(boxes) > MAX_SYSTEMS:
+        raise gr.Error(f"That is {len(boxes)} systems; at most {MAX_SYSTEMS} are transcribed at a time.")
+    crop_pixels = sum(box.area for _, box in boxes)
+    if crop_pixels > CROP_PIXELS_PER_PAGE_PIXEL * page_pixels:
+        raise gr.Error(f"The boxes cover the pages {crop_pixels / page_pixels:.1f} times over; boxes that overlap "
+                       f"so much hold the same music twice. Keep one box per system.")
+    systems = []
+    for index, page in enumerate(workspace.pages):
+        mine = [box for page_index, box in boxes if page_index == index]
+        if mine:
+            image = orient(page.image, page.orientation)
+            systems += [System(index, box, crop_system(image, box)) for box in mine]
     return systems, messages
 
 
 __all__ = ["Page", "System", "Workspace", "open_pages", "propose", "annotator_value", "store_annotator",
-           "system_crops", "MAX_SYSTEMS"]
+           "system_crops", "MAX_SYSTEMS", "MALFORMED_BOXES"]
