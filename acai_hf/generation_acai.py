@@ -20,6 +20,14 @@ from lmx.linearization.vocabulary import (
 )
 from transformers import LogitsProcessor
 
+# The item's head: what the duration after it belongs to.
+NOTE_HEADS = [t for t in NOTE_PREFIX_TOKENS if t[:1] in "ABCDEFG" and t[1:].isdigit()] + ["rest", "forward", "backup"]
+VOICE_TOKENS = [t for t in NOTE_PREFIX_TOKENS if t.startswith("voice:")]
+ONCE_PER_ITEM = ["print-object:no", "grace", "grace:slash", "chord", "sharp", "flat", "natural", "double-sharp",
+                 "flat-flat", "natural-sharp", "natural-flat", "tied:start", "tied:stop", "fermata", "arpeggiate",
+                 "staccato", "accent", "strong-accent", "tenuto", "trill-mark",
+                 *(t for t in NOTE_SUFFIX_TOKENS if t.startswith("tremolo:") or "in" in t and t[0].isdigit())]
+
 
 def lmx_transition_table(vocab: dict[str, int], bos_id: int, eos_id: int, pad_id: int) -> torch.Tensor:
     """(V, V) bool: table[previous id, next id] is True when `next` may follow `previous`."""
@@ -33,8 +41,9 @@ def lmx_transition_table(vocab: dict[str, int], bos_id: int, eos_id: int, pad_id
     prefixes, roots, suffixes = ids(NOTE_PREFIX_TOKENS), ids(NOTE_ROOT_TOKENS), ids(NOTE_SUFFIX_TOKENS)
     measure, eos = ids(["measure"]), torch.zeros(size, dtype=torch.bool)
     eos[eos_id] = True
-    # after a complete item (or `measure` itself): a new item, a new measure, or the end
-    boundary = measure | prefixes | roots | ids(["time"]) | ids(KEY_TOKENS) | ids(CLEF_TOKENS) | eos
+    # after a complete item (or `measure` itself): a new item (a root alone is a note without pitch or
+    # rest, which the Delinearizer reads as a rest and reports), a new measure, or the end
+    boundary = measure | prefixes | ids(["time"]) | ids(KEY_TOKENS) | ids(CLEF_TOKENS) | eos
 
     table = torch.zeros(size, size, dtype=torch.bool)
     table[:] = boundary  # keys, clefs, beat-types, unknown ids
@@ -48,6 +57,17 @@ def lmx_transition_table(vocab: dict[str, int], bos_id: int, eos_id: int, pad_id
     table[vocab["time"]] = ids(BEATS_TOKENS)
     for token_id in ids(BEATS_TOKENS).nonzero().flatten():
         table[token_id] = ids(BEAT_TYPE_TOKENS)
+    # What an item holds once, twice in a row: two pitches (or a pitch and a rest) before one duration,
+    # two voices, stems or staves, an accidental or a mark repeated. Seen in greedy outputs of models that
+    # half read; the Delinearizer drops the extra token with an error. Dots, beams, slurs and tuplet
+    # starts/stops do repeat (double dots, 16th beams, nested slurs and tuplets).
+    for group in (NOTE_HEADS, VOICE_TOKENS, ["stem:up", "stem:down", "stem:none"], STAFF_TOKENS):
+        members = ids(group)
+        for token_id in members.nonzero().flatten():
+            table[token_id] &= ~members
+    for token in ONCE_PER_ITEM:
+        if token in vocab:
+            table[vocab[token], vocab[token]] = False
     table[eos_id] = table[pad_id] = True  # finished rows: generate() pads them anyway
     return table
 

@@ -163,6 +163,20 @@ def test_grammar_allows_every_real_system(processor, gold_systems):
     assert table[vocab["clef:G2"], vocab["staff:1"]] and not table[vocab["key:fifths:0"], vocab["staff:1"]]
 
 
+def test_grammar_forbids_what_an_item_holds_once(processor):
+    """Half-reading models wrote these; each loses a token in delinearization. Repeats that notation
+    has (double dots, two beam levels, nested slurs) stay allowed."""
+    vocab = processor.tokenizer.get_vocab()
+    table = LMXGrammarLogitsProcessor(processor.tokenizer).table
+    for previous, following in [("measure", "quarter"), ("quarter", "eighth"), ("C4", "E4"), ("rest", "C4"),
+                                ("sharp", "sharp"), ("staff:1", "staff:2"), ("stem:up", "stem:down"),
+                                ("voice:1", "voice:2"), ("arpeggiate", "arpeggiate"), ("grace", "grace")]:
+        assert not table[vocab[previous], vocab[following]], (previous, following)
+    for previous, following in [("dot", "dot"), ("beam:begin", "beam:begin"), ("slur:start", "slur:start"),
+                                ("measure", "C4"), ("chord", "C4"), ("C4", "quarter"), ("sharp", "staff:1")]:
+        assert table[vocab[previous], vocab[following]], (previous, following)
+
+
 def test_transcribe_returns_everything(processor):
     result = acai_hf.transcribe(images([64, 80]), model=tiny(), processor=processor, max_length=40)
     assert len(result.systems) == 2 and all(s.startswith("measure") for s in result.systems)
