@@ -102,6 +102,20 @@ def test_corrupted_inputs_keep_the_start_token_and_the_labels(gold_systems):
     assert 0.3 < (corrupted != input_ids).float().mean() < 0.6
 
 
+def test_pitch_only_corruption_leaves_the_rhythm_alone():
+    processor = default_processor(AcaiOMRConfig.from_preset("tiny"))
+    pitch_ids = processor.tokenizer.convert_tokens_to_ids(list(PITCH_TOKENS))
+    wrapper = ScheduledSampling(AcaiOMRForConditionalGeneration.from_preset("tiny"), corrupt_prob=0.5,
+                                corrupt_ids=pitch_ids).train()
+    input_ids = torch.randint(4, 228, (4, 400))
+    input_ids[:, 0] = 1
+    corrupted = wrapper.corrupt(input_ids)
+    is_pitch = torch.isin(input_ids, torch.tensor(pitch_ids))
+    changed = corrupted != input_ids
+    assert not changed[~is_pitch].any() and torch.isin(corrupted[is_pitch], torch.tensor(pitch_ids)).all()
+    assert 0.3 < changed[is_pitch].float().mean() < 0.6
+
+
 def test_trainer_learns_from_geometry_and_saves_a_plain_model(engine_rows, tmp_path):
     folder = tmp_path / "data"
     for split, rows in (("train", engine_rows), ("dev", engine_rows[:2])):

@@ -92,7 +92,7 @@ class ScheduledSampling(nn.Module):
 
     def __init__(self, model, detach_first_pass: bool = False, group_size: int = 0, guided_weight: float = 0.0,
                  guided_heads: int | None = None, measure_id: int | None = None, backup_id: int | None = None,
-                 box_weight: float = 0.0, corrupt_prob: float = 0.0):
+                 box_weight: float = 0.0, corrupt_prob: float = 0.0, corrupt_ids=None):
         super().__init__()
         self.model = model
         self.detach_first_pass = detach_first_pass
@@ -108,6 +108,8 @@ class ScheduledSampling(nn.Module):
         self.box_weight = box_weight
         # share of the teacher-forced decoder inputs replaced by random LMX tokens (SMT, DAN: ~0.2)
         self.corrupt_prob = corrupt_prob
+        # the token ids that may be corrupted, each into another of them (None: any LMX token into any)
+        self.corrupt_ids = None if corrupt_ids is None else torch.as_tensor(corrupt_ids, dtype=torch.long)
         self.parts = {}
 
     def record_cross_attention(self, on: bool) -> None:
@@ -203,9 +205,15 @@ class ScheduledSampling(nn.Module):
         decoder cannot lean on its history alone, and learns to recover from a wrong token."""
         coins = torch.rand(input_ids.shape, device=input_ids.device) < self.corrupt_prob
         coins[:, 0] = False
-        vocab = self.model.decoder.config.vocab_size
-        noise = torch.randint(FIRST_LMX_ID, vocab, input_ids.shape, device=input_ids.device)
-        return torch.where(coins & (input_ids >= FIRST_LMX_ID), noise, input_ids)
+        if self.corrupt_ids is None:
+            vocab = self.model.decoder.config.vocab_size
+            noise = torch.randint(FIRST_LMX_ID, vocab, input_ids.shape, device=input_ids.device)
+            return torch.where(coins & (input_ids >= FIRST_LMX_ID), noise, input_ids)
+        # only these ids (pitches): the history still adds up (a backup's duration is the sum of the
+        # voice's durations before it), but a pitch can no longer be copied from it
+        ids = self.corrupt_ids.to(input_ids.device)
+        noise = ids[torch.randint(len(ids), input_ids.shape, device=input_ids.device)]
+        return torch.where(coins & torch.isin(input_ids, ids), noise, input_ids)
 
     def grid(self, pixel_values) -> tuple[int, int]:
         patch = self.model.config.encoder.patch_size

@@ -110,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
       help="weight of the encoder's dense head on the engraver's geometry (config dense_loss_weight; 0: no head)")
     a("--corrupt-inputs", type=float, default=0.0,
       help="share of teacher-forced decoder inputs replaced by random tokens (0: off; peers use ~0.2)")
+    a("--corrupt-only", choices=("all", "pitches"), default="all",
+      help="which inputs --corrupt-inputs replaces: any LMX token by any, or pitch tokens by other pitches "
+           "(durations stay intact, so a backup's duration can still be counted from the history)")
     a("--short-first", type=float, default=0.0,
       help="short-to-long curriculum: until this share of training, rows are cut after 1-2 measures, with a "
            "probability falling linearly from 1 to 0 (training/short_crops.py; needs token_boxes; 0: off)")
@@ -330,7 +333,9 @@ def main(argv=None):
                                 guided_weight=args.guided_attention, guided_heads=args.guided_heads,
                                 measure_id=processor.tokenizer.convert_tokens_to_ids("measure"),
                                 backup_id=processor.tokenizer.convert_tokens_to_ids("backup"),
-                                box_weight=args.box_attention, corrupt_prob=args.corrupt_inputs)
+                                box_weight=args.box_attention, corrupt_prob=args.corrupt_inputs,
+                                corrupt_ids=(processor.tokenizer.convert_tokens_to_ids(list(PITCH_TOKENS))
+                                             if args.corrupt_only == "pitches" else None))
     trainer, optimizer = accelerator.prepare(trainer, optimizer)
     model = accelerator.unwrap_model(trainer).model
 
