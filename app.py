@@ -7,6 +7,7 @@ import argparse
 import os
 
 from acai_hf.app import MODEL_ENV, OmrApp, build_demo, launch_options
+from acai_hf.app.quiet_console import quiet_console
 from acai_hf.app.session import RequestDirs, remove_stale_roots
 from acai_hf.app.signals import stop_on_sigterm
 
@@ -25,6 +26,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     stop_on_sigterm()  # a service stop cleans up as Ctrl-C does
+    quiet_console()  # no per-request chatter from Gradio and music21
     remove_stale_roots()  # what runs killed outright left behind
     dirs = RequestDirs()
     # Gradio's cache (its copies of uploads and results) inside our root: gone with it, even after a kill

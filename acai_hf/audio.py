@@ -1,102 +1,133 @@
-"""Playback of a transcription: our MIDI, played by a small additive piano-like synthesiser, as WAV.
+"""Playback of a transcription: our MIDI played on a General MIDI piano by FluidSynth, as a mono WAV.
 
-Each note is a sum of slightly inharmonic partials (as a piano string's are) that decay, the higher
-ones and the higher notes faster; it sounds until its note-off, then the damper stops it quickly.
-No sound font and no network: numpy only.
+FluidSynth (Debian's `fluidsynth`) renders the MIDI through a SoundFont (Debian's `fluid-soundfont-gm`,
+FluidR3_GM.sf2); mido reads the MIDI's length first, so music longer than MAX_SECONDS is refused
+before any sound is made. The renderer's cost is bounded by that length, one synthesis thread, a
+capped polyphony, a lower CPU priority and a wall-clock timeout. Without FluidSynth or a SoundFont
+playback is unavailable (PlaybackUnavailable says why), and everything else works.
+
+$ACAI_FLUIDSYNTH and $ACAI_SOUNDFONT name another program or SoundFont.
 """
 import io
+import os
+import shutil
+import subprocess
+import tempfile
 import wave
+from pathlib import Path
 
 import numpy as np
 
-from acai_hf.midi_reader import read_notes
-
+FLUIDSYNTH_ENV = "ACAI_FLUIDSYNTH"
+SOUNDFONT_ENV = "ACAI_SOUNDFONT"
+# Debian's fluid-soundfont-gm, then the names other distributions give a General MIDI SoundFont
+SOUNDFONTS = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/default-GM.sf2",
+              "/usr/share/soundfonts/FluidR3_GM.sf2", "/usr/share/soundfonts/default.sf2")
 MAX_SECONDS = 600.0  # ten minutes of music; a page of piano music is one or two
-PARTIALS = 10
-INHARMONICITY = 2e-4  # B in f_k = k f sqrt(1 + B k^2)
-ATTACK_SECONDS = 0.005  # a hammer's attack, short enough not to click
-RELEASE_SECONDS = 0.2  # after note-off the damper silences the string within this time
-RELEASE_TIME_CONSTANT = 0.04
+RENDER_TIMEOUT_S = 120  # FluidSynth renders ten minutes of piano in a few seconds on one core
+POLYPHONY = 128  # voices at once: a sustained piano chord sequence needs dozens, not FluidSynth's 256
+RENDERER_NICENESS = 10  # a render yields the CPU to the model and to other requests
 PEAK = 0.9  # of full scale, after normalisation
+SILENCE = 1e-3  # a peak below this (-60 dBFS) is no music
+
+
+class PlaybackUnavailable(RuntimeError):
+    """No FluidSynth or no SoundFont on this machine: the app says so instead of playing."""
+
+
+def midi_length_seconds(midi_bytes: bytes) -> float:
+    """How long the MIDI plays, through its tempo map. ValueError when it is not a standard MIDI file."""
+    import mido
+
+    if not isinstance(midi_bytes, (bytes, bytearray, memoryview)):
+        raise ValueError(f"MIDI must be bytes, not {type(midi_bytes).__name__}")
+    data = bytes(midi_bytes)
+    if data[:4] != b"MThd":
+        raise ValueError("Not a standard MIDI file: it does not start with an MThd header")
+    try:
+        return float(mido.MidiFile(file=io.BytesIO(data)).length)
+    except (OSError, EOFError, ValueError, KeyError, IndexError) as error:
+        raise ValueError(f"The MIDI file is malformed ({type(error).__name__}: {error})") from None
+
+
+def playback_unavailable_reason() -> str | None:
+    """None when playback works here, else what is missing."""
+    try:
+        _fluidsynth(), _soundfont()
+    except PlaybackUnavailable as missing:
+        return str(missing)
+    return None
 
 
 def midi_to_wav(midi_bytes: bytes, sample_rate: int = 22050, max_seconds: float = MAX_SECONDS) -> bytes:
-    """A mono 16-bit WAV file of the MIDI's notes. ValueError for a bad file or one that plays too long."""
-    if not 8000 <= sample_rate <= 192_000:
-        raise ValueError(f"sample_rate must be between 8000 and 192000 Hz, not {sample_rate}")
-    notes = read_notes(midi_bytes)
-    length_seconds = max((note.end for note in notes), default=0.0) + RELEASE_SECONDS
-    if length_seconds > max_seconds:
-        raise ValueError(f"The music plays for {length_seconds / 60:.1f} minutes; playback is limited to "
+    """A mono 16-bit WAV of the MIDI on a piano. ValueError for a bad file or one that plays too long;
+    PlaybackUnavailable without FluidSynth or a SoundFont."""
+    if not 8000 <= sample_rate <= 96_000:
+        raise ValueError(f"sample_rate must be between 8000 and 96000 Hz, not {sample_rate}")
+    seconds = midi_length_seconds(midi_bytes)
+    if seconds > max_seconds:
+        raise ValueError(f"The music plays for {seconds / 60:.1f} minutes; playback is limited to "
                          f"{max_seconds / 60:g} minutes")
-    samples = np.zeros(int(np.ceil(length_seconds * sample_rate)) + 1, dtype=np.float64)
-    strings = _Strings(sample_rate)
-    for note in notes:
-        start = int(round(note.start * sample_rate))
-        sound = strings.note(note.pitch, note.velocity, note.end - note.start)
-        end = min(start + sound.size, samples.size)
-        samples[start:end] += sound[:end - start]
+    program, soundfont = _fluidsynth(), _soundfont()
+    with tempfile.TemporaryDirectory(prefix="acai-playback-") as directory:
+        midi_path, wav_path = Path(directory) / "score.mid", Path(directory) / "score.wav"
+        midi_path.write_bytes(bytes(midi_bytes))
+        _render(program, soundfont, midi_path, wav_path, sample_rate)
+        samples = _mono(wav_path.read_bytes())
     return _wav_bytes(_normalised(samples), sample_rate)
 
 
-class _Strings:
-    """The undamped sound of each key at each strike strength, computed once and reused by every note
-    that plays it: a piece repeats its pitches, and summing partials is the expensive part."""
-
-    BRIGHTNESS_LEVELS = 16  # velocity steps for the timbre; loudness follows the exact velocity
-
-    def __init__(self, sample_rate: int):
-        self.sample_rate = sample_rate
-        self.tones = {}  # (pitch, brightness level) -> samples from the strike on, as long as needed yet
-        self.release = np.exp(-np.arange(int(RELEASE_SECONDS * sample_rate)) / (RELEASE_TIME_CONSTANT * sample_rate))
-
-    def note(self, pitch: int, velocity: int, held_seconds: float) -> np.ndarray:
-        """One note: held for held_seconds, then damped."""
-        held = max(int(round(held_seconds * self.sample_rate)), 1)
-        level = velocity * self.BRIGHTNESS_LEVELS // 128
-        tone = self._tone(pitch, level, held + self.release.size)
-        sound = np.zeros(held + self.release.size)
-        sound[:min(tone.size, sound.size)] = tone[:sound.size]
-        sound[held:] *= self.release
-        return (velocity / 127) ** 1.6 * sound
-
-    def _tone(self, pitch: int, level: int, length: int) -> np.ndarray:
-        cached = self.tones.get((pitch, level))
-        if cached is None or (cached.size < length and cached.size < self._ring_samples(pitch)):
-            grown = max(length, 2 * (0 if cached is None else cached.size))
-            cached = _piano_tone(pitch, (level + 0.5) / self.BRIGHTNESS_LEVELS,
-                                 min(grown, self._ring_samples(pitch)), self.sample_rate)
-            self.tones[pitch, level] = cached
-        return cached
-
-    def _ring_samples(self, pitch: int) -> int:
-        return int(_ring_seconds(pitch) * self.sample_rate)
+def _fluidsynth() -> str:
+    chosen = os.environ.get(FLUIDSYNTH_ENV)
+    program = shutil.which(chosen or "fluidsynth")
+    if program is None:
+        raise PlaybackUnavailable(f"FluidSynth is not installed ({chosen or 'fluidsynth'} not found; "
+                                  "apt-get install fluidsynth fluid-soundfont-gm)")
+    return program
 
 
-def _ring_seconds(pitch: int) -> float:
-    """Time for the fundamental to fall by 60 dB: ~10 s for a low string, under a second for a high one."""
-    return float(np.clip(12.0 * 2.0 ** (-(pitch - 21) / 20), 0.6, 12.0))
+def _soundfont() -> str:
+    chosen = os.environ.get(SOUNDFONT_ENV)
+    for path in ((chosen,) if chosen else SOUNDFONTS):
+        if os.path.isfile(path):
+            return path
+    raise PlaybackUnavailable(f"no General MIDI SoundFont ({chosen or SOUNDFONTS[0]} not found; "
+                              "apt-get install fluid-soundfont-gm)")
 
 
-def _piano_tone(pitch: int, strength: float, length: int, sample_rate: int) -> np.ndarray:
-    """`length` samples of an undamped string struck with `strength` (0..1), peak partial amplitude 1."""
-    frequency = 440.0 * 2.0 ** ((pitch - 69) / 12)
-    t = np.arange(length) / sample_rate
-    brightness = 0.6 + 0.8 * strength  # a harder strike excites the upper partials more
-    tone = np.zeros(length)
-    for k in range(1, PARTIALS + 1):
-        partial_frequency = k * frequency * np.sqrt(1 + INHARMONICITY * k * k)
-        if partial_frequency >= 0.45 * sample_rate:
-            break  # above Nyquist it would alias into a wrong pitch
-        amplitude = k ** -(2.2 - brightness)
-        decay = 6.9 / _ring_seconds(pitch) * (1 + 0.5 * (k - 1))  # ln(1000) / T60, higher partials faster
-        tone += amplitude * np.exp(-decay * t) * np.sin(2 * np.pi * partial_frequency * t)
-    return tone * np.minimum(t / ATTACK_SECONDS, 1.0)
+def _render(program: str, soundfont: str, midi_path: Path, wav_path: Path, sample_rate: int) -> None:
+    command = [program, "-n", "-i", "-q", "-F", str(wav_path), "-T", "wav", "-O", "s16", "-r", str(sample_rate),
+               "-o", "synth.cpu-cores=1", "-o", f"synth.polyphony={POLYPHONY}", "-o", "synth.chorus.active=0",
+               soundfont, str(midi_path)]
+    renderer = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        os.setpriority(os.PRIO_PROCESS, renderer.pid, RENDERER_NICENESS)
+    except OSError:  # it may have finished already
+        pass
+    try:
+        _, errors = renderer.communicate(timeout=RENDER_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        renderer.kill()
+        renderer.communicate()
+        raise ValueError(f"rendering the audio took over {RENDER_TIMEOUT_S} s") from None
+    if renderer.returncode != 0 or not wav_path.is_file():
+        detail = errors.decode(errors="replace").strip().splitlines()[-1:] or [f"exit status {renderer.returncode}"]
+        raise ValueError(f"FluidSynth could not play the MIDI ({detail[0][:200]})")
+
+
+def _mono(wav_bytes: bytes) -> np.ndarray:
+    """FluidSynth's stereo 16-bit frames as one channel of floats."""
+    with wave.open(io.BytesIO(wav_bytes)) as wav:
+        channels, frames = wav.getnchannels(), wav.readframes(wav.getnframes())
+    samples = np.frombuffer(frames, dtype="<i2").astype(np.float64) / 32768
+    return samples.reshape(-1, channels).mean(axis=1)
 
 
 def _normalised(samples: np.ndarray) -> np.ndarray:
     peak = np.max(np.abs(samples), initial=0.0)
-    return samples * (PEAK / peak) if peak > 0 else samples
+    if peak < SILENCE:  # FluidSynth's idle output is a least significant bit of offset: not to be amplified
+        return np.zeros_like(samples)
+    return samples * (PEAK / peak)
 
 
 def _wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
@@ -108,3 +139,7 @@ def _wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
         wav.setframerate(sample_rate)
         wav.writeframes(pcm.tobytes())
     return buffer.getvalue()
+
+
+__all__ = ["midi_to_wav", "midi_length_seconds", "playback_unavailable_reason", "PlaybackUnavailable",
+           "MAX_SECONDS"]

@@ -151,13 +151,12 @@ def generate(model, processor, images, *, num_beams=1, constrained=True, batch_s
 def page_crops(job: Job, pages: str | None):
     """The system images of every page of the input, in reading order."""
     from .page_input import PageInputError, load_pages_from_path
-    from .system_boxes import crop_system
-    from .system_detection import detect_systems
+    from .straightened_crops import detect_and_crop
 
     crops = []
     images = load_pages_from_path(job.path, pages)
     for image in images:
-        crops += [crop_system(image, box).convert("L") for box in detect_systems(image)]
+        crops += [crop.convert("L") for crop in detect_and_crop(image)[1]]
     if not crops:
         pages_word = "page" if len(images) == 1 else f"{len(images)} pages"
         raise PageInputError(f"No music systems found on the {pages_word}: staff lines must be visible and level.")

@@ -94,16 +94,16 @@ def _measures_to_highlight(musicxml: str, highlight_measures) -> tuple[set[int],
 
 
 def _legend(numbers: list[str], reasons: Iterable[str], measure_count: int, unjudged: int = 0) -> str:
+    # e.g. no time signature was read: nothing to check those measures' durations against
+    unchecked = f" {unjudged} cannot be checked: no time signature in force." if unjudged else ""
     if not numbers:
-        text = f"{measure_count} measure(s); none highlighted."
-        if unjudged:  # e.g. no time signature was read: nothing to check the durations against
-            text += f" {unjudged} cannot be checked: no time signature in force."
+        text = f"{measure_count} measure(s); none highlighted.{unchecked}"
         return f'<p class="acai-preview-legend">{html.escape(text)}</p>'
     swatch = (f'<span style="display:inline-block;width:1.2em;height:0.9em;vertical-align:middle;'
               f'background:{HIGHLIGHT_FILL};border:1px solid {HIGHLIGHT_INK}"></span>')
     listed = ", ".join(numbers[:40]) + (" …" if len(numbers) > 40 else "")
     why = "do not fill their time signature" if reasons else "highlighted"
-    text = f" {len(numbers)} of {measure_count} measure(s) {why} (in red): {listed}"
+    text = f" {len(numbers)} of {measure_count} measure(s) {why} (in red): {listed}.{unchecked}"
     return f'<p class="acai-preview-legend">{swatch}{html.escape(text)}</p>'
 
 

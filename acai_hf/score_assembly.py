@@ -10,6 +10,7 @@ and says so. The cost is bounded: two runs of each stage on the score plus one p
 score of at most MAX_SCORE_MEASURES measures (music21's MIDI writer takes more than linear time).
 """
 import copy
+import dataclasses
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -18,7 +19,8 @@ from lmx.symbolic.get_head_attributes import get_head_attributes
 from lmx.symbolic.part_to_score import part_to_score
 from lmx.symbolic.sort_attributes import sort_attributes
 
-from acai_hf.music import join_systems, join_systems_with_errors, measure_validity, to_midi
+from acai_hf.music import JoinedScore, join_systems, join_systems_with_errors, measure_validity, to_midi
+from acai_hf.score_settings import ScoreSettings, apply_settings
 
 MAX_SCORE_MEASURES = 1200  # 30 pages (the app's limit) of about 40 measures
 _IN_FORCE = ("divisions", "key", "time", "staves", "clef")
@@ -59,21 +61,22 @@ class AssembledScore:
         return self.outputs[MEASURE_CHECK.name]
 
 
-def assemble_score(systems, extra_stages: tuple[Stage, ...] = (), max_measures: int = MAX_SCORE_MEASURES
-                   ) -> AssembledScore:
-    """The score of `systems` (LMX strings); see the module docstring. Never raises for bad music."""
+def assemble_score(systems, extra_stages: tuple[Stage, ...] = (), max_measures: int = MAX_SCORE_MEASURES,
+                   settings: ScoreSettings | None = None) -> AssembledScore:
+    """The score of `systems` (LMX strings); see the module docstring. Never raises for bad music.
+    `settings`: the metre and first measure number a musician gave (acai_hf.score_settings)."""
     systems = [str(system) for system in systems]
     stages = (MIDI, MEASURE_CHECK, *extra_stages)
     left_out = _over_the_measure_cap(systems, max_measures)
     kept = [i for i in range(len(systems)) if i not in left_out]
-    joined, join_error = _try(lambda: join_systems_with_errors([systems[i] for i in kept]))
+    joined, join_error = _try(lambda: _join([systems[i] for i in kept], settings))
     if join_error is not None:  # a delinearizer bug: find the systems that raise on their own
         for i in kept:
             _, error = _try(lambda: join_systems_with_errors([systems[i]]))
             if error is not None:
                 left_out[i] = f"it could not be joined ({error})"
         kept = [i for i in kept if i not in left_out]
-        joined = join_systems_with_errors([systems[i] for i in kept])  # a failure now is ours to see
+        joined = _join([systems[i] for i in kept], settings)  # a failure now is ours to see
     outputs, stage_errors = {}, {}
     for stage in stages:
         output, error = _try(lambda: stage.run(joined.musicxml))
@@ -83,16 +86,21 @@ def assemble_score(systems, extra_stages: tuple[Stage, ...] = (), max_measures: 
                 for i, why in culprits.items():
                     left_out[i] = f"{stage.name} failed on it ({why})"
                 kept = [i for i in kept if i not in culprits]
-                return _again(systems, kept, left_out, stages)
+                return _again(systems, kept, left_out, stages, settings)
             output, stage_errors[stage.name] = stage.fallback(error), error
         outputs[stage.name] = output
     return _result(systems, kept, joined, outputs, left_out, stage_errors)
 
 
-def _again(systems, kept, left_out, stages) -> AssembledScore:
+def _join(systems: list[str], settings: ScoreSettings | None) -> JoinedScore:
+    joined = join_systems_with_errors(systems)
+    return dataclasses.replace(joined, musicxml=apply_settings(joined.musicxml, settings))
+
+
+def _again(systems, kept, left_out, stages, settings) -> AssembledScore:
     """The score of the kept systems after some were left out: each stage once more, falling back
     (without another search) when it still fails."""
-    joined = join_systems_with_errors([systems[i] for i in kept])
+    joined = _join([systems[i] for i in kept], settings)
     outputs, stage_errors = {}, {}
     for stage in stages:
         outputs[stage.name], error = _try(lambda: stage.run(joined.musicxml))

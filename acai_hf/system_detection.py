@@ -7,23 +7,30 @@ five evenly spaced lines, systems by the barlines and braces that join their sta
    white runs.
 3. Skew: the shear angle whose horizontal projection of the ink is sharpest (a sum of squares), searched
    coarse to fine within +-6 degrees; all later steps work in that sheared frame.
-4. Staves: peaks of the projection, chained five at a time at about one staff space apart; a staff's
-   horizontal extent is where at least four of its lines carry ink.
+4. Staves: peaks of the projection, chained five at a time at about one staff space apart. Each staff
+   is then followed strip by strip across the page (staff_tracing.py): on a bowed or unevenly tilted
+   photo its lines leave the straight sheared rows, and all later steps work in the frame that
+   follows the traced staves. Where the page bends, the projection is made again in that frame, and
+   staves the bend had blurred are found and followed too. A staff's horizontal extent is where at
+   least four of its lines carry ink along them.
 5. Systems: neighbouring staves whose gap some column of ink crosses from one to the other (a barline,
    the system's start line, the brace) belong together; a page with no such column (single staves, a
    poor scan) pairs staves by spacing when its gaps alternate small and large, else keeps them single.
 6. Boxes: the system's staff extent widened by ink next to it (brace, final tie), and the rows of ink
    above and below (ledger lines, notes, markings) up to a cut that shares the gap between
-   neighbouring systems fairly, plus a small margin; back in image coordinates, clipped, in reading order.
+   neighbouring systems fairly, plus a small margin; back in image coordinates (the box holds the
+   band's curved edges), clipped, in reading order. Each box comes with its system's traced staff
+   lines (SystemPath), which straightened_crops.py follows to crop the system level.
 
 numpy and Pillow only.
 """
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image
 
+from .staff_tracing import PageFrame, trace_staff, warped_frame
 from .system_boxes import SystemBox, clip, sort_reading_order
 
 MAX_SKEW_DEGREES = 6.0
@@ -33,14 +40,16 @@ MAX_INK_GAP_SPACES = 3.0  # ink this far from the rest of a system (vertically) 
 LEFT_REACH_SPACES = 4.0  # brace and start line may lie this far left of the staff lines
 RIGHT_REACH_SPACES = 2.0
 MIN_STAFF_GAP = 3.0  # staves closer than this many spaces (line to line) are one staff and ledger lines
+BEND_PASSES = 3  # projections made again in the frame that follows the bend, while they find more staves
 MAX_WORK_PIXELS = 4_500_000  # larger pages are analysed at a reduced scale (A4 at 300 dpi: 8.7 MP)
 
 
 @dataclass
 class Staff:
-    lines: np.ndarray  # the five line positions (sheared-frame rows, top to bottom)
+    lines: np.ndarray  # the five line positions, top to bottom (rows of the frame that follows the staves)
     left: int
     right: int
+    trace: np.ndarray | None = None  # the lines' vertical shift at every column (staff_tracing)
 
     @property
     def top(self) -> float:
@@ -67,6 +76,21 @@ class PageAnalysis:
     staves: list  # Staff
     groups: list  # lists of staff indices, one per system
     boxes: list  # SystemBox in image coordinates
+    paths: list = field(default_factory=list)  # SystemPath, one per box, in the same order
+
+
+@dataclass
+class SystemPath:
+    """Where a detected system's staff lines run, in image pixels: its top and bottom staff lines as
+    curves sampled at `columns` (and beyond the staff's ends, extended straight), for cropping the
+    system straightened along them."""
+
+    columns: np.ndarray
+    top: np.ndarray  # image row of the upper staff's top line at each column
+    bottom: np.ndarray  # image row of the lower staff's bottom line
+    left: float  # the system's horizontal extent (brace to final barline)
+    right: float
+    box: SystemBox  # the box detection proposed for it
 
 
 # ---------------------------------------------------------------- binarisation
@@ -337,9 +361,9 @@ def drop_ledger_staves(staves: list[Staff], space: float) -> list[Staff]:
     return kept
 
 
-def _sheared_rows(rows: np.ndarray, columns: np.ndarray, slope: float, offset: float) -> np.ndarray:
+def _sheared_rows(rows: np.ndarray, columns: np.ndarray, frame: PageFrame) -> np.ndarray:
     """Image rows of sheared-frame rows `rows` (R,) at `columns` (C,) -> (R, C) ints."""
-    return np.rint(rows[:, None] + columns[None, :] * slope - offset).astype(np.int64)
+    return frame.image_rows(rows, columns)
 
 
 def _sample(ink: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
@@ -360,10 +384,10 @@ def _sample_values(values: np.ndarray, rows: np.ndarray, columns: np.ndarray) ->
     return out
 
 
-def _line_ink(ink, line: float, columns, slope, offset, thickness) -> np.ndarray:
+def _line_ink(ink, line: float, columns, frame, thickness) -> np.ndarray:
     """Per column: is there ink within the line's thickness (+-1 pixel)?"""
     half = int(math.ceil(thickness / 2)) + 1
-    rows = _sheared_rows(np.arange(line - half, line + half + 1), columns, slope, offset)
+    rows = _sheared_rows(np.arange(line - half, line + half + 1), columns, frame)
     return _sample(ink, rows, columns).any(axis=0)
 
 
@@ -386,16 +410,17 @@ def _longest_run(mask: np.ndarray, max_gap: int) -> tuple[int, int] | None:
     return int(starts[best]), int(stops[best])
 
 
-def staff_extent(darkness, lines, slope, offset, thickness, space) -> tuple[int, int] | None:
+def staff_extent(darkness, lines, frame, thickness, space) -> tuple[int, int] | None:
     """The longest stretch of columns where at least four of the five lines are drawn. A line is drawn
     where, averaged over two staff spaces of columns, it is at least 30% as dark as it typically is
     (noise and uneven light may break a faint line here and there)."""
     columns = np.arange(darkness.shape[1])
-    half = int(math.ceil(thickness / 2)) + 1
+    # a traced line is known to a pixel or so: look that much further
+    half = int(math.ceil(thickness / 2)) + 1 + (frame.knots is not None)
     window = max(1, int(2 * space))
     drawn, raw = [], []
     for line in lines:
-        rows = _sheared_rows(np.arange(line - half, line + half + 1), columns, slope, offset)
+        rows = _sheared_rows(np.arange(line - half, line + half + 1), columns, frame)
         values = _sample_values(darkness, rows, columns)
         kernel = np.ones(window) / window
         along = np.max([np.convolve(row, kernel, mode="same") for row in values], axis=0)
@@ -424,7 +449,7 @@ def _longest_blank(values: np.ndarray) -> np.ndarray:
     return longest
 
 
-def connected(ink, darkness, upper: Staff, lower: Staff, slope, offset, thickness, space) -> bool:
+def connected(ink, darkness, upper: Staff, lower: Staff, frame, thickness, space) -> bool:
     """Does some column of ink cross the whole gap from the upper staff to the lower one (breaks of
     up to a third of a space allowed: noise, JPEG)?"""
     left, right = max(upper.left, lower.left), min(upper.right, lower.right)
@@ -436,7 +461,7 @@ def connected(ink, darkness, upper: Staff, lower: Staff, slope, offset, thicknes
         return True  # staves touching: one system (or a misread), keep together
     reach = int(LEFT_REACH_SPACES * space)  # the start line and brace lie at or left of the staff start
     columns = np.arange(max(left - reach, 0), min(right + 2, ink.shape[1]))
-    rows = _sheared_rows(np.arange(math.ceil(top), math.floor(bottom) + 1), columns, slope, offset)
+    rows = _sheared_rows(np.arange(math.ceil(top), math.floor(bottom) + 1), columns, frame)
     values = _sample(ink, rows, columns) | (_sample_values(darkness, rows, columns) >= 0.15)
     # a stroke one pixel off its neighbour column still counts (blur, JPEG, slight curvature)
     spread = values.copy()
@@ -449,10 +474,10 @@ def connected(ink, darkness, upper: Staff, lower: Staff, slope, offset, thicknes
     return bool((breaks <= max(2, space / 3)).any())
 
 
-def group_staves(ink, darkness, staves: list[Staff], slope, offset, thickness, space) -> list[list[int]]:
+def group_staves(ink, darkness, staves: list[Staff], frame, thickness, space) -> list[list[int]]:
     if not staves:
         return []
-    links = [connected(ink, darkness, staves[i], staves[i + 1], slope, offset, thickness, space)
+    links = [connected(ink, darkness, staves[i], staves[i + 1], frame, thickness, space)
              for i in range(len(staves) - 1)]
     if not any(links) and len(staves) >= 2:
         links = pair_by_spacing(staves)
@@ -505,9 +530,12 @@ def pair_by_spacing(staves: list[Staff]) -> list[bool]:
     return links
 
 
-def _row_profile(ys, xs, slope, offset, length, left, right) -> np.ndarray:
+def _row_profile(ys, xs, frame: PageFrame, length, left, right) -> np.ndarray:
+    """Ink per sheared-frame row between columns left and right (rows follow the traced staves)."""
     keep = (xs >= left) & (xs < right)
-    return shear_projection(ys[keep], xs[keep], slope, offset, length)
+    rows = np.rint(frame.frame_rows(ys[keep], xs[keep])).astype(np.int64)
+    inside = (rows >= 0) & (rows < length)
+    return np.bincount(rows[inside], minlength=length).astype(np.float64)
 
 
 def _walk(profile, start: int, stop: int, direction: int, threshold: float, max_gap: int) -> int:
@@ -540,12 +568,12 @@ def _cut(profile, upper_bottom: float, lower_top: float, threshold: float) -> fl
     return float(lowest[np.argmin(np.abs(lowest - middle))])
 
 
-def _column_extent(ink, rows_top, rows_bottom, left, right, slope, offset, space) -> tuple[int, int]:
+def _column_extent(ink, rows_top, rows_bottom, left, right, frame, space) -> tuple[int, int]:
     """Widen [left, right) to the brace and start line on the left and ink just past the right end."""
     height, width = ink.shape
     reach_left, reach_right = int(LEFT_REACH_SPACES * space), int(RIGHT_REACH_SPACES * space)
     columns = np.arange(max(left - reach_left, 0), min(right + reach_right, width))
-    rows = _sheared_rows(np.arange(int(rows_top), int(rows_bottom) + 1), columns, slope, offset)
+    rows = _sheared_rows(np.arange(int(rows_top), int(rows_bottom) + 1), columns, frame)
     counts = _sample(ink, rows, columns).sum(axis=0)
     has_ink = counts >= max(2, 0.05 * space)  # a noise speck is no brace
     max_gap = max(2, int(0.8 * space))
@@ -566,6 +594,25 @@ def _column_extent(ink, rows_top, rows_bottom, left, right, slope, offset, space
             if gap > max_gap:
                 break
     return new_left, new_right
+
+
+def staff_candidates(profile: np.ndarray, space: float, thickness: float, width: int) -> list[np.ndarray]:
+    """Five-line chains among the peaks of a row profile (see chain_staves)."""
+    if thickness >= 2:  # thick or blurred lines: one peak per line
+        kernel = np.ones(int(thickness)) / int(thickness)
+        profile = np.convolve(profile, kernel, mode="same")
+    radius = max(1, int(space * 0.35))
+    min_length = max(4 * space, 0.05 * width)
+    peaks = _peaks(profile, radius, max(min_length, 0.1 * profile.max()))
+    strengths = np.interp(peaks, np.arange(profile.size), profile) if peaks.size else peaks
+    return chain_staves(peaks, strengths, space)
+
+
+def frame_projection(ys, xs, weights, frame: PageFrame, length: int) -> np.ndarray:
+    """The weighted ink per row of the frame that follows the traced staves."""
+    rows = np.rint(frame.frame_rows(ys, xs)).astype(np.int64)
+    keep = (rows >= 0) & (rows < length)
+    return np.bincount(rows[keep], weights=weights[keep], minlength=length).astype(np.float64)
 
 
 def analyse(image, margin_spaces: float = MARGIN_SPACES) -> PageAnalysis:
@@ -595,42 +642,57 @@ def analyse(image, margin_spaces: float = MARGIN_SPACES) -> PageAnalysis:
         return PageAnalysis(ink, scale, space, thickness, angle, [], [], [])
     # where the lines are too faint to threshold, the runs measured beams and note heads
     thickness = float(min(thickness, max(1, round(0.25 * space))))
-    if thickness >= 2:  # thick or blurred lines: one peak per line
-        kernel = np.ones(int(thickness)) / int(thickness)
-        profile = np.convolve(profile, kernel, mode="same")
-    radius = max(1, int(space * 0.35))
-    min_length = max(4 * space, 0.05 * width)
-    peaks = _peaks(profile, radius, max(min_length, 0.1 * profile.max()))
-    strengths = np.interp(peaks, np.arange(length), profile) if peaks.size else peaks
+    straight = PageFrame(slope, offset)
+    candidates = staff_candidates(profile, space, thickness, width)
+    # follow every staff's lines across the page: on a bowed or tilted photo they leave the straight frame
+    traces = [trace_staff(darkness, lines, straight, space) for lines in candidates]
+    frame = warped_frame(straight, candidates, traces, space)
+    for _ in range(BEND_PASSES):
+        if frame is straight:
+            break
+        # the bend blurred the straight projection: staves stand out sharper in the frame that follows it
+        bent = frame_projection(dys, dxs, dws, frame, length) * step
+        again = staff_candidates(bent, space, thickness, width)
+        if len(again) < len(candidates):
+            break
+        columns = np.arange(width)
+        traces = [trace_staff(darkness, lines, straight, space, frame.shift(np.array([lines.mean()]), columns)[0])
+                  for lines in again]
+        settled = len(again) == len(candidates)
+        candidates, frame = again, warped_frame(straight, again, traces, space)
+        if settled:
+            break
     staves = []
-    for lines in chain_staves(peaks, strengths, space):
-        extent = staff_extent(darkness, lines, slope, offset, thickness, space)
+    for lines, trace in zip(candidates, traces):
+        extent = staff_extent(darkness, lines, frame, thickness, space)
         if extent is None or extent[1] - extent[0] < 4 * np.diff(lines).mean():
             continue
-        staves.append(Staff(lines, *extent))
+        staves.append(Staff(lines, *extent, trace=trace))
     staves = drop_ledger_staves(sorted(staves, key=lambda s: s.top), space)
-    groups = group_staves(ink, darkness, staves, slope, offset, thickness, space)
+    # ledger lines taken for a staff above must not bend the frame
+    frame = warped_frame(straight, [s.lines for s in staves], [s.trace for s in staves], space)
+    groups = group_staves(ink, darkness, staves, frame, thickness, space)
 
-    # vertical extents in the sheared frame
+    # vertical extents in the frame that follows the staves
     cores = [(staves[g[0]].top, staves[g[-1]].bottom, min(staves[i].left for i in g),
               max(staves[i].right for i in g)) for g in groups]
     threshold = max(1.0, 0.002 * width)
     max_gap = int(MAX_INK_GAP_SPACES * space)
     margin = margin_spaces * space
-    boxes = []
+    boxes, paths = [], []
     for index, (top, bottom, left, right) in enumerate(cores):
         line_pad = thickness / 2 + 1
-        left, right = _column_extent(ink, top - line_pad, bottom + line_pad, left, right, slope, offset, space)
-        profile_here = _row_profile(ys, xs, slope, offset, length, left, right) * step
+        left, right = _column_extent(ink, top - line_pad, bottom + line_pad, left, right, frame, space)
+        profile_here = _row_profile(ys, xs, frame, length, left, right) * step
         if index > 0:
             previous = cores[index - 1]
-            shared = _row_profile(ys, xs, slope, offset, length, min(left, previous[2]), max(right, previous[3]))
+            shared = _row_profile(ys, xs, frame, length, min(left, previous[2]), max(right, previous[3]))
             upper_limit = _cut(shared, previous[1], top, threshold)
         else:
             upper_limit = 0 - offset - 1  # any row
         if index + 1 < len(cores):
             following = cores[index + 1]
-            shared = _row_profile(ys, xs, slope, offset, length, min(left, following[2]), max(right, following[3]))
+            shared = _row_profile(ys, xs, frame, length, min(left, following[2]), max(right, following[3]))
             lower_limit = _cut(shared, bottom, following[0], threshold)
         else:
             lower_limit = length
@@ -639,14 +701,25 @@ def analyse(image, margin_spaces: float = MARGIN_SPACES) -> PageAnalysis:
         box_top = max(ink_top - margin, upper_limit)
         box_bottom = min(ink_bottom + 1 + margin, lower_limit)
         box_left, box_right = left - margin, right + margin
-        # back to image coordinates: a sheared row r at column x is image row r + x * slope - offset
-        corners_y = [box_top + x * slope - offset for x in (box_left, box_right)] + \
-                    [box_bottom + x * slope - offset for x in (box_left, box_right)]
-        box = SystemBox(box_left / scale, min(corners_y) / scale, box_right / scale, max(corners_y) / scale)
+        # back to image coordinates: the box holds the band's top and bottom edges at every column
+        columns = np.linspace(box_left, box_right, max(2, int(box_right - box_left) // 4 + 2))
+        edges = frame.image_y(np.array([box_top, box_bottom]), columns)
+        box = SystemBox(box_left / scale, edges[0].min() / scale, box_right / scale, edges[1].max() / scale)
         box = clip(box, full_width, full_height).rounded()
         if box.width > 0 and box.height > 0:
             boxes.append(box)
-    return PageAnalysis(ink, scale, space, thickness, angle, staves, groups, sort_reading_order(boxes))
+            paths.append(_system_path(frame, top, bottom, left, right, scale, width, full_width, box))
+    order = sort_reading_order(boxes)
+    paths = [paths[index] for index in sorted(range(len(paths)), key=lambda index: order.index(boxes[index]))]
+    return PageAnalysis(ink, scale, space, thickness, angle, staves, groups, order, paths)
+
+
+def _system_path(frame: PageFrame, top: float, bottom: float, left: int, right: int, scale: float,
+                 width: int, full_width: int, box: SystemBox) -> SystemPath:
+    """The system's top and bottom staff lines as image curves (full resolution) across the page."""
+    analysed = np.linspace(0, width - 1, max(2, width // 4))
+    lines = frame.image_y(np.array([top, bottom]), analysed) / scale
+    return SystemPath(analysed / scale, lines[0], lines[1], left / scale, right / scale, box)
 
 
 def detect_systems(image, margin_spaces: float = MARGIN_SPACES) -> list[SystemBox]:
@@ -654,4 +727,4 @@ def detect_systems(image, margin_spaces: float = MARGIN_SPACES) -> list[SystemBo
     return analyse(image, margin_spaces).boxes
 
 
-__all__ = ["detect_systems", "analyse", "PageAnalysis", "Staff"]
+__all__ = ["detect_systems", "analyse", "PageAnalysis", "Staff", "SystemPath"]

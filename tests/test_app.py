@@ -467,3 +467,124 @@ def test_stale_roots_of_killed_runs_go_and_nothing_else(tmp_path):
         import shutil
 
         shutil.rmtree(dirs.root)
+
+
+# -- honest checks, the busy button, a quiet console (issue 19) ---------------------------------------
+
+def polonaise_workspace(systems=slice(1, None)) -> Workspace:
+    """The polonaise example's systems (its ground truth) after the first, the one that prints 3/4:
+    a page 2 that prints no time signature."""
+    import json
+
+    from PIL import Image
+
+    truth = json.loads((Path(__file__).resolve().parent.parent / "examples" / "polonaise.json").read_text())
+    chosen = truth["systems"][systems]
+    return Workspace([], systems=[System(0, SystemBox(0, 0, 64, 32), Image.new("RGB", (64, 32)), system["lmx"])
+                                  for system in chosen])
+
+
+def test_the_report_says_which_measures_cannot_be_checked_and_never_that_all_is_good(omr):
+    workspace, rendered = omr.rerender(polonaise_workspace(), [None, None, None])
+    assert ("Measures: 0 fill their time signature, 0 do not fill it, 11 cannot be checked (no time signature "
+            "in force: give the metre under *Metre and measure numbers*") in rendered.report
+    assert "every measure fills" not in rendered.report
+    assert "11 cannot be checked: no time signature in force" in rendered.preview
+
+
+def test_the_metre_and_first_measure_a_musician_gives_are_checked_engraved_and_downloaded(omr):
+    from acai_hf.app.handlers import summary
+    from acai_hf.app.score import assemble
+
+    workspace, rendered = omr.rerender(polonaise_workspace(), [None, None, None], time_signature="3/4",
+                                       first_measure=106)
+    assert "cannot be checked" not in rendered.report
+    unchecked = summary(workspace, assemble([system.lmx for system in workspace.systems]))
+    assert len(unchecked["measures_unchecked"]) == 11  # the API's summary, without the settings
+    checked = summary(workspace, assemble([system.lmx for system in workspace.systems], settings=workspace.settings))
+    assert checked["measures_unchecked"] == []
+    numbers = [measure.get("number") for measure in musicxml_measures(rendered.downloads[0])]
+    assert numbers == [str(number) for number in range(106, 117)]
+    assert "3/4" in music21.converter.parse(rendered.downloads[0]).recurse().getElementsByClass(
+        "TimeSignature").first().ratioString
+    assert ">106<" in rendered.preview and ">116<" in rendered.preview  # Verovio numbers the measures as given
+    workspace, rendered = omr.rerender(workspace, [None, None, None])  # settings cleared: unchecked again
+    assert "11 cannot be checked" in rendered.report
+
+
+def musicxml_measures(path):
+    from xml.etree import ElementTree
+
+    return ElementTree.parse(path).getroot().findall("part/measure")
+
+
+def test_a_metre_that_is_not_one_gets_the_apps_message(omr):
+    with pytest.raises(gr.Error, match="A time signature looks like 3/4"):
+        omr.rerender(polonaise_workspace(), [None, None, None], time_signature="three")
+    with pytest.raises(gr.Error, match="first measure number must be a whole number"):
+        omr.rerender(polonaise_workspace(), [None, None, None], first_measure=-3)
+
+
+def test_a_user_error_is_one_console_line_without_a_traceback(omr, caplog):
+    with caplog.at_level("WARNING"), pytest.raises(gr.Error) as raised:
+        omr.load(b"just some text, not a picture")
+    assert raised.value.print_exception is False  # Gradio prints no traceback for it
+    assert [record.getMessage() for record in caplog.records] == [
+        "user error: The file is not an image or PDF (we read PNG, JPEG, WebP, TIFF, BMP, GIF and PDF)."]
+
+
+def test_work_reports_its_progress_to_the_busy_button_and_returns_or_raises():
+    from acai_hf.app.busy_button import run_reporting
+
+    def work(report):
+        for done in range(3):
+            report(done, 3)
+        return "score"
+
+    reports = run_reporting(work)
+    assert [next(reports) for _ in range(3)] == [(0, 3), (1, 3), (2, 3)]
+    with pytest.raises(StopIteration) as finished:
+        next(reports)
+    assert finished.value.value == "score"
+
+    def failing(report):
+        report(0, 1)
+        raise gr.Error("the model failed")
+
+    with pytest.raises(gr.Error, match="the model failed"):
+        list(run_reporting(failing))
+
+
+def test_the_console_stays_quiet_when_gradio_serves_the_box_editors_files(tmp_path):
+    """Gradio printed a line for every file of the box editor it served (~75 per use). One server, in a
+    fresh process: a file served as Gradio prints, then quiet_console() (what app.py calls), then again."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, urllib.request\n"
+        "from conftest import free_port\n"
+        "from gradio_image_annotation import image_annotator\n"
+        "from acai_hf.app import build_demo, launch_options\n"
+        "from acai_hf.app.quiet_console import quiet_console\n"
+        "demo = build_demo(sys.argv[1]); port = free_port()\n"
+        "demo.launch(server_name='127.0.0.1', server_port=port, prevent_thread_lock=True, quiet=True,\n"
+        "            **launch_options())\n"
+        "url = f'http://127.0.0.1:{port}/gradio_api/custom_component/'"
+        " + image_annotator.get_component_class_id() + '/client/component/index.js'\n"
+        "def serve():\n"
+        "    with urllib.request.urlopen(url, timeout=60) as reply:\n"
+        "        print('served', reply.status, len(reply.read()) > 0, flush=True)\n"
+        "serve()\n"
+        "print('QUIET FROM HERE', flush=True)\n"
+        "quiet_console()\n"
+        "serve()\n"
+        "demo.close()\n"
+    )
+    tests = Path(__file__).resolve().parent
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path / "no-model")], capture_output=True,
+                            text=True, timeout=180, cwd=tests.parent, env={**os.environ, "PYTHONPATH": str(tests)})
+    assert result.returncode == 0, result.stderr[-2000:]
+    as_gradio_prints, quiet = result.stdout.split("QUIET FROM HERE")
+    assert "environment=client" in as_gradio_prints  # what the filter is for is still printed by Gradio
+    assert "environment=" not in quiet and "served 200 True" in quiet

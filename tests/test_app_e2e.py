@@ -76,6 +76,28 @@ def test_api_errors_reach_the_client_as_messages(tiny_app, tmp_path):
         client.predict(handle_file(str(EXAMPLES[0])), "", 99, False, api_name="/transcribe")
 
 
+def test_a_clients_mistake_is_one_line_on_the_servers_console(tiny_app, tmp_path, capfd, caplog):
+    """A bad page range or a file that is not an image printed Gradio's full traceback (~60 lines)."""
+    from PIL import Image
+
+    _, client = tiny_app
+    not_a_page = tmp_path / "notes.png"
+    not_a_page.write_bytes(b"this is text, not a picture")
+    pdf = tmp_path / "page.pdf"
+    Image.open(EXAMPLES[0]).convert("L").save(pdf, resolution=150)
+    capfd.readouterr()
+    with caplog.at_level("WARNING"):
+        with pytest.raises(Exception, match="not an image or PDF"):
+            client.predict(handle_file(str(not_a_page)), "", 1, False, api_name="/transcribe")
+        with pytest.raises(Exception, match="page 3 does not exist"):
+            client.predict(handle_file(str(pdf)), "3", 1, False, api_name="/transcribe")
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err and "Error" not in out + err
+    assert [record.getMessage() for record in caplog.records if record.name.startswith("acai_hf")] == [
+        "user error: The file is not an image or PDF (we read PNG, JPEG, WebP, TIFF, BMP, GIF and PDF).",
+        "user error: The document has 1 page; page 3 does not exist. Choose pages from 1 to 1."]
+
+
 def test_convert_lmx_endpoint(tiny_app, gold_systems):
     _, client = tiny_app
     gold = gold_systems[0][1]

@@ -1,6 +1,8 @@
 """The app in a real browser: Debian's headless Chromium, driven by Playwright, against the app served
 in-process with a tiny random-weights model. A person's path: upload a page, accept the proposed boxes,
-press Transcribe, find the engraved preview and the MusicXML download. Screenshots (and the browser
+press Transcribe (which turns into a disabled "Transcribing n/N systems..." until the score is there),
+find the engraved preview, the piano playback and the MusicXML download; and a PDF whose page range is
+then mistyped, whose message replaces the status of the pages read before. Screenshots (and the browser
 console) go to $ACAI_TEST_ARTIFACTS, else test-artifacts/.
 
 Skipped only where no Chromium is installed, and never in CI (CI set), where .ci/run installs it.
@@ -37,6 +39,7 @@ UPLOAD_LABEL = "Page: photo, scan or PDF"
 PREVIEW_SVG = ".acai-preview svg"
 PREVIEW_ERROR = ".acai-preview-error"
 GRADIO_ERROR = ".toast-body.error, span.error"
+TRANSCRIBE_BUTTON = "#acai-transcribe"
 
 
 @pytest.fixture(scope="module")
@@ -140,9 +143,16 @@ def test_upload_accept_boxes_transcribe_preview_and_download(page, app_url, arti
     page.screenshot(path=str(artifacts / "02-proposed-boxes.png"), full_page=True)
 
     # the proposed boxes are accepted as they are
-    page.get_by_role("button", name="Transcribe", exact=True).click()
+    button = page.locator(TRANSCRIBE_BUTTON)
+    button.click()
+    # busy where the visitor looks: the button itself, disabled, counting the systems
+    expect(button).to_be_disabled()
+    expect(button).to_have_text(re.compile(r"Transcribing \d+/\d+ systems\.\.\."))
+    page.screenshot(path=str(artifacts / "03-busy.png"), full_page=True)
     outcome = page.locator(PREVIEW_SVG).or_(page.locator(PREVIEW_ERROR)).or_(page.locator(GRADIO_ERROR)).first
     outcome.wait_for()
+    expect(button).to_be_enabled()
+    expect(button).to_have_text("Transcribe")
     if not page.locator(PREVIEW_SVG).count():
         page.screenshot(path=str(artifacts / "03-transcription-failed.png"), full_page=True)
         pytest.fail(f"Transcribe showed an error instead of the preview: {error_text(page)}")
@@ -153,6 +163,11 @@ def test_upload_accept_boxes_transcribe_preview_and_download(page, app_url, arti
 
     link = page.locator('a[href$=".musicxml"]').first
     expect(link).to_be_visible()
+    # playback: the piano's WAV, served and playable, or the plain reason there is none
+    report = page.get_by_text(re.compile(r"Measures: \d+ fill their time signature")).first
+    expect(report).to_be_visible()
+    if "Playback is unavailable" not in page.locator("body").inner_text():
+        expect(page.locator('audio[src*=".wav"], a[href$=".wav"]').first).to_be_attached()
     page.locator(".acai-preview").first.scroll_into_view_if_needed()
     page.screenshot(path=str(artifacts / "03-transcribed.png"), full_page=True)
 
@@ -165,3 +180,32 @@ def test_upload_accept_boxes_transcribe_preview_and_download(page, app_url, arti
     assert root.tag == "score-partwise" and len(root.findall("part")) == 1
     drawn = page.locator(f"{PREVIEW_SVG} g.measure").count()
     assert len(root.findall("part/measure")) == drawn >= 1
+
+
+def test_a_mistyped_page_range_replaces_the_status_of_the_pages_read_before(page, app_url, artifacts, tmp_path):
+    from PIL import Image
+
+    pdf = tmp_path / "two-pages.pdf"
+    first, *rest = [Image.open(path).convert("RGB") for path in EXAMPLES[:2]]
+    first.save(pdf, save_all=True, append_images=rest, resolution=150)
+    page.goto(app_url)
+    upload_input(page).set_input_files(str(pdf))
+    button = page.locator(TRANSCRIBE_BUTTON)
+    expect(button).to_have_text(re.compile(r"Reading the pages|Finding systems on page \d+/2"))  # busy meanwhile
+    expect(button).to_be_disabled()
+    found = page.get_by_text(re.compile(r"2 page\(s\), \d+ system\(s\) found"))
+    expect(found).to_be_visible()
+    expect(button).to_be_enabled()
+
+    pages = page.get_by_label("Pages of a PDF")
+    pages.fill("5")
+    pages.press("Enter")
+    expect(page.get_by_text(re.compile(r"This file cannot be used: .*page 5 does not exist"))).to_be_visible()
+    expect(found).to_have_count(0)  # the message of the pages read before is gone
+    expect(button).to_be_enabled()
+    page.screenshot(path=str(artifacts / "04-bad-page-range.png"), full_page=True)
+
+    button.click()  # nothing loaded now: the run fails, and the button must come back
+    expect(page.locator(".toast-body").filter(has_text="Upload a page first")).to_be_visible()
+    expect(button).to_be_enabled()
+    expect(button).to_have_text("Transcribe")

@@ -78,6 +78,16 @@ def test_measures_without_a_time_signature_are_said_to_be_unchecked():
     assert "2 cannot be checked: no time signature in force." in fragment
 
 
+def test_unchecked_measures_are_counted_beside_the_highlighted_ones():
+    # measure 1 has no time signature in force; measure 2 prints 4/4 and holds a half note
+    xml = acai_hf.join_systems(["measure clef:G2 staff:1 C4 quarter staff:1 "
+                                "measure time beats:4 beat-type:4 D4 half staff:1"])
+    fragment = render_preview(xml)
+    assert highlighted_measure_ids(fragment) == ["acai-m1"]
+    assert "1 of 2 measure(s) do not fill their time signature (in red): 2." in fragment
+    assert "1 cannot be checked: no time signature in force." in fragment
+
+
 @pytest.mark.parametrize("bad", ["", None, "<not xml", "<score-partwise/>", "plain text <b>&amp;</b>"])
 def test_bad_input_is_a_message_not_an_exception(bad):
     fragment = render_preview(bad)

@@ -209,3 +209,28 @@ def test_annotator_round_trip_and_orientation():
     assert turned.size == (200, 300) and turned.getpixel((199, 0)) == 0
     image, boxes = from_annotator_value({"image": page, "boxes": [as_dict], "orientation": 2})
     assert image.getpixel((299, 199)) == 0 and boxes == [SystemBox(10, 20, 300, 121)]
+
+
+def test_every_system_found_on_photographed_bowed_engine_pages(engine_pages):
+    """Engine pages as a phone sees an open book: turned, in perspective and bowed both ways."""
+    from tests.drawn_pages import PhoneView
+
+    clean = [(label, page) for label, page in engine_pages if not label.startswith(("photo", "tight"))]
+    failures = []
+    views = [(2.5, 0.05, 30.0), (-2.0, 0.05, -25.0), (1.5, 0.0, 40.0), (-3.0, 0.04, 30.0)]
+    for (label, page), view in zip(clean[0:8:2], views):
+        phone = PhoneView(page.image.size, *view, border=60)
+        photo = phone.photograph(page.image.convert("RGB"))
+        truths = []
+        for system in page.systems:  # the bounds of each system's box as photographed
+            left, top, right, bottom = system.box
+            xs = np.concatenate([np.linspace(left, right, 50)] * 2 + [np.full(50, left), np.full(50, right)])
+            ys = np.concatenate([np.full(50, top), np.full(50, bottom)] + [np.linspace(top, bottom, 50)] * 2)
+            x, y = phone.forward(xs, ys)
+            truths.append(SystemBox(x.min(), y.min(), x.max(), y.max()))
+        boxes = detect_systems(photo)
+        ious = match(truths, boxes)
+        if len(boxes) != len(truths) or min(ious) < 0.8:
+            failures.append(f"{label} {view}: {len(truths)} systems, {len(boxes)} boxes, "
+                            f"IoUs {[round(float(v), 2) for v in ious]}")
+    assert not failures, "\n".join(failures)

@@ -12,9 +12,9 @@ component's frontend by its class, and writes a .pyi stub beside any module that
 """
 import types
 
-import gradio as gr
 from gradio_image_annotation import image_annotator
 
+from acai_hf.app.user_errors import UserError
 from acai_hf.app.workspace import MALFORMED_BOXES, MAX_SYSTEMS
 
 
@@ -30,11 +30,11 @@ def _boxes_only(editor: image_annotator, payload):
         return None
     boxes = payload.boxes or []
     if len(boxes) > MAX_SYSTEMS:
-        raise gr.Error(f"That is {len(boxes):,} boxes on one page; at most {MAX_SYSTEMS} are kept.")
+        raise UserError(f"That is {len(boxes):,} boxes on one page; at most {MAX_SYSTEMS} are kept.")
     try:
         boxes = editor.preprocess_boxes(boxes)
     except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError) as error:
-        raise gr.Error(MALFORMED_BOXES) from error
+        raise UserError(MALFORMED_BOXES) from error
     return {"image": None, "boxes": boxes, "orientation": payload.orientation}  # the image: never decoded
 
 

@@ -7,11 +7,14 @@ import gradio as gr
 from acai_hf.app.model import ModelHolder
 from acai_hf.app.options import check_options
 from acai_hf.app.outputs import write_score_files
-from acai_hf.app.score import MAX_LMX_CHARS, Score, assemble, check_lmx_text, confidence_text, report_markdown
+from acai_hf.app.score import (MAX_LMX_CHARS, Score, assemble, check_lmx_text, confidence_text, report_markdown,
+                               score_settings)
 from acai_hf.app.session import RequestDirs, session_of
+from acai_hf.app.user_errors import UserError
 from acai_hf.app.workspace import System, Workspace, annotator_value, open_pages, store_annotator, system_crops
 
 MAX_EDITED_CHARS = 10 * MAX_LMX_CHARS  # all systems' LMX together: far more than the model writes for 300
+UNCHECKED_HINT = ": give the metre under *Metre and measure numbers* and press *Re-render*"
 
 
 @dataclass
@@ -30,9 +33,9 @@ class OmrApp:
 
     # -- pages and boxes -------------------------------------------------------------------------
 
-    def load(self, data, pages=None):
-        """-> (workspace, annotator value, page choices, status markdown)."""
-        workspace = open_pages(data, pages)
+    def load(self, data, pages=None, on_page=None):
+        """-> (workspace, annotator value, page choices, status markdown). `on_page(done, total)`: see open_pages."""
+        workspace = open_pages(data, pages, on_page)
         found = sum(len(page.boxes) for page in workspace.pages)
         status = (f"{len(workspace.pages)} page(s), {found} system(s) found. Check the boxes (drag, resize, "
                   "add, delete), then press Transcribe.")
@@ -46,7 +49,7 @@ class OmrApp:
         store_annotator(workspace, value)
         index = int(page_number) - 1
         if not 0 <= index < len(workspace.pages):
-            raise gr.Error(f"There is no page {page_number}.")
+            raise UserError(f"There is no page {page_number}.")
         workspace.current = index
         return workspace, annotator_value(workspace)
 
@@ -96,29 +99,34 @@ class OmrApp:
 
     def _assemble(self, workspace: Workspace, preview: bool) -> Score:
         """The score of the workspace's systems; each system learns whether it was left out, and why."""
-        score = assemble([system.lmx for system in workspace.systems], preview=preview)
+        score = assemble([system.lmx for system in workspace.systems], preview=preview, settings=workspace.settings)
         for index, system in enumerate(workspace.systems):
             system.problem = score.left_out.get(index)
         return score
 
-    def transcribe(self, workspace, value, beams=1, constrained=True, progress=None, request=None):
-        """All pages' boxes -> systems -> one score. -> (workspace, Rendered)."""
+    def transcribe(self, workspace, value, beams=1, constrained=True, progress=None, request=None,
+                   time_signature=None, first_measure=None):
+        """All pages' boxes -> systems -> one score. -> (workspace, Rendered).
+        `time_signature` ("3/4") and `first_measure`: for a page that prints no metre or does not start at 1."""
         workspace = require_pages(workspace)
         beams, constrained = check_options(beams, constrained)
+        workspace.settings = score_settings(time_signature, first_measure)
         store_annotator(workspace, value)
         score, messages = self.transcribe_systems(workspace, beams, constrained, progress, preview=True)
         confidences = [system.confidence for system in workspace.systems]
         return workspace, self.present(score, request, confidences, messages)
 
-    def rerun(self, workspace, number, texts, beams=4, constrained=True, progress=None, request=None):
+    def rerun(self, workspace, number, texts, beams=4, constrained=True, progress=None, request=None,
+              time_signature=None, first_measure=None):
         """System `number` (1-based) through the model again; the other systems keep their (edited) LMX."""
         from acai_hf.transcription import generate_lmx
 
         workspace = require_systems(workspace)
         beams, constrained = check_options(beams, constrained)
+        workspace.settings = score_settings(time_signature, first_measure)
         apply_edits(workspace, texts)
         if not 1 <= int(number) <= len(workspace.systems):
-            raise gr.Error(f"There is no system {number}.")
+            raise UserError(f"There is no system {number}.")
         system = workspace.systems[int(number) - 1]
         (system.lmx,), (system.confidence,) = self._model_call(
             lambda model, processor, on_batch: generate_lmx(model, processor, [system.crop], num_beams=beams,
@@ -126,9 +134,11 @@ class OmrApp:
             1, progress)
         return workspace, self.render(workspace, request)
 
-    def rerender(self, workspace, texts, request=None):
-        """After an LMX edit: join, MIDI, preview and report again; no model run."""
+    def rerender(self, workspace, texts, request=None, time_signature=None, first_measure=None):
+        """After an LMX edit (or a new metre or first measure number): join, MIDI, preview and report
+        again; no model run."""
         workspace = require_systems(workspace)
+        workspace.settings = score_settings(time_signature, first_measure)
         apply_edits(workspace, texts)
         return workspace, self.render(workspace, request)
 
@@ -140,12 +150,12 @@ class OmrApp:
         return self.present(score, request, confidences, notes)
 
     def present(self, score: Score, request=None, confidences=None, notes=()) -> Rendered:
-        from acai_hf.audio import midi_to_wav
+        from acai_hf.audio import PlaybackUnavailable, midi_to_wav
         from acai_hf.preview import render_preview
 
         directory = self.dirs.new(session_of(request))
         files = write_score_files(directory, score.musicxml, score.midi)
-        report = report_markdown(score, confidences)
+        report = report_markdown(score, confidences, unchecked_hint=UNCHECKED_HINT)
         if notes:
             report += "\n\n**Boxes left out:**\n" + "\n".join(f"- {note}" for note in notes)
         audio = directory / "score.wav"
@@ -154,6 +164,9 @@ class OmrApp:
         except ValueError as error:  # too long or nothing to play: the downloads still stand
             audio = None
             report += f"\n\nNo playback: {error}."
+        except PlaybackUnavailable as missing:  # no FluidSynth here: say so, deliver the rest
+            audio = None
+            report += f"\n\nPlayback is unavailable on this server: {missing}."
         preview = score.preview if score.preview is not None else render_preview(score.musicxml)
         return Rendered(files.downloads(), preview, str(audio) if audio else None, report)
 
@@ -192,6 +205,7 @@ def summary(workspace: Workspace, score: Score) -> dict:
         "systems": systems,
         "measures": len(score.validity),
         "measures_not_filling": [r.number for r in score.bad_measures()],
+        "measures_unchecked": [r.number for r in score.unchecked_measures()],  # no time signature in force
         "left_out": [index + 1 for index in score.left_out],
         "errors": [[{"severity": e.severity, "position": e.position, "message": e.message} for e in errors]
                    for errors in score.errors],
@@ -204,13 +218,13 @@ def page_choices(workspace: Workspace) -> list[str]:
 
 def require_pages(workspace) -> Workspace:
     if workspace is None or not workspace.pages:
-        raise gr.Error("Upload a page first (or pick an example below).")
+        raise UserError("Upload a page first (or pick an example below).")
     return workspace
 
 
 def require_systems(workspace) -> Workspace:
     if workspace is None or not workspace.systems:
-        raise gr.Error("Transcribe first: there are no systems yet.")
+        raise UserError("Transcribe first: there are no systems yet.")
     return workspace
 
 
@@ -218,15 +232,15 @@ def apply_edits(workspace: Workspace, texts) -> None:
     """The visitor's LMX, one text per system in order (None: leave that system as it is)."""
     texts = list(texts or [])
     if len(texts) > len(workspace.systems):
-        raise gr.Error("There are more texts than systems; transcribe again.")
+        raise UserError("There are more texts than systems; transcribe again.")
     total = sum(len(str(text)) for text in texts if text is not None)
     if total > MAX_EDITED_CHARS:
-        raise gr.Error(f"The systems' LMX is {total:,} characters in all; the limit is {MAX_EDITED_CHARS:,}.")
+        raise UserError(f"The systems' LMX is {total:,} characters in all; the limit is {MAX_EDITED_CHARS:,}.")
     for number, (system, text) in enumerate(zip(workspace.systems, texts), start=1):
         if text is None:
             continue
         if len(str(text)) > MAX_LMX_CHARS:
-            raise gr.Error(f"The LMX of system {number} is {len(str(text)):,} characters; the limit is "
+            raise UserError(f"The LMX of system {number} is {len(str(text)):,} characters; the limit is "
                            f"{MAX_LMX_CHARS:,}.")
         system.lmx = " ".join(str(text).split())
 

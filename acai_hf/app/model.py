@@ -5,6 +5,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from acai_hf.app.user_errors import UserError
 from acai_hf.transcription import DEFAULT_CHECKPOINT
 
 MODEL_ENV = "ACAI_OMR_MODEL"
@@ -35,7 +36,7 @@ class ModelHolder:
         with self._lock:
             if self._loaded is None:
                 if not self.available:
-                    raise gr.Error(self.missing_message())
+                    raise UserError(self.missing_message())
                 from acai_hf.transcription import load
 
                 try:

@@ -7,7 +7,7 @@ non-empty string read as True).
 """
 import math
 
-import gradio as gr
+from acai_hf.app.user_errors import UserError
 
 MAX_BEAMS = 8
 _TRUE_WORDS = {"true", "yes", "on", "1"}
@@ -22,13 +22,13 @@ def beam_width(value, what: str = "Beam width") -> int:
         try:
             number = float(value.strip())
         except ValueError:
-            raise gr.Error(f"{expected}, not {value[:40]!r}.") from None
+            raise UserError(f"{expected}, not {value[:40]!r}.") from None
     if isinstance(number, bool) or not isinstance(number, (int, float)):
-        raise gr.Error(f"{expected}, not {str(value)[:40]!r}.")
+        raise UserError(f"{expected}, not {str(value)[:40]!r}.")
     if not math.isfinite(number) or number != int(number):
-        raise gr.Error(f"{expected}, not {number}.")
+        raise UserError(f"{expected}, not {number}.")
     if not 1 <= number <= MAX_BEAMS:
-        raise gr.Error(f"{what} must be from 1 to {MAX_BEAMS}, not {int(number)}.")
+        raise UserError(f"{what} must be from 1 to {MAX_BEAMS}, not {int(number)}.")
     return int(number)
 
 
@@ -44,7 +44,7 @@ def flag(value, what: str) -> bool:
             return True
         if word in _FALSE_WORDS:
             return False
-    raise gr.Error(f"{what} must be true or false, not {str(value)[:40]!r}.")
+    raise UserError(f"{what} must be true or false, not {str(value)[:40]!r}.")
 
 
 def check_options(beams, constrained) -> tuple[int, bool]:

@@ -6,11 +6,11 @@ the preview) is left out and named in the report, and the rest of the score is d
 import math
 from dataclasses import dataclass, field
 
-import gradio as gr
-
+from acai_hf.app.user_errors import UserError
 from acai_hf.app.workspace import MAX_SYSTEMS
 from acai_hf.preview import engrave_preview, preview_failed
 from acai_hf.score_assembly import Stage, assemble_score
+from acai_hf.score_settings import ScoreSettings, parse_first_measure, parse_time_signature
 
 MAX_LMX_CHARS = 200_000  # a page of LMX is ~10k characters; anything far bigger is not a score
 ERRORS_SHOWN = 5  # per system in the report
@@ -38,6 +38,10 @@ class Score:
     def bad_measures(self) -> list:
         return [r for r in self.validity if r.fills is False]
 
+    def unchecked_measures(self) -> list:
+        """Measures with no time signature in force: nothing to check their length against."""
+        return [r for r in self.validity if r.fills is None]
+
 
 def split_systems(lmx_text: str) -> list[str]:
     """Systems are paragraphs: separated by one or more blank lines."""
@@ -47,19 +51,27 @@ def split_systems(lmx_text: str) -> list[str]:
 
 def check_lmx_text(lmx_text) -> list[str]:
     if lmx_text is None or not str(lmx_text).strip():
-        raise gr.Error("Paste the LMX of at least one system.")
+        raise UserError("Paste the LMX of at least one system.")
     lmx_text = str(lmx_text)
     if len(lmx_text) > MAX_LMX_CHARS:
-        raise gr.Error(f"That is {len(lmx_text):,} characters; the limit is {MAX_LMX_CHARS:,}.")
+        raise UserError(f"That is {len(lmx_text):,} characters; the limit is {MAX_LMX_CHARS:,}.")
     systems = split_systems(lmx_text)
     if len(systems) > MAX_SYSTEMS:
-        raise gr.Error(f"That is {len(systems):,} systems (paragraphs); at most {MAX_SYSTEMS} are joined at a time.")
+        raise UserError(f"That is {len(systems):,} systems (paragraphs); at most {MAX_SYSTEMS} are joined at a time.")
     return systems
 
 
-def assemble(systems: list[str], preview: bool = False) -> Score:
+def score_settings(time_signature=None, first_measure=None) -> ScoreSettings:
+    """The metre and first measure number as the visitor typed them, checked."""
+    try:
+        return ScoreSettings(parse_time_signature(time_signature), parse_first_measure(first_measure))
+    except ValueError as error:
+        raise UserError(str(error)) from None
+
+
+def assemble(systems: list[str], preview: bool = False, settings: ScoreSettings | None = None) -> Score:
     """The score of the systems; with `preview`, its engraving too (a stage a system can fail)."""
-    built = assemble_score(systems, extra_stages=(PREVIEW,) if preview else ())
+    built = assemble_score(systems, extra_stages=(PREVIEW,) if preview else (), settings=settings)
     return Score(built.systems, built.musicxml, built.midi, built.errors, built.validity, built.measure_counts,
                  built.left_out, built.stage_errors, built.outputs.get(PREVIEW.name))
 
@@ -84,14 +96,26 @@ def confidence_text(logprob: float | None) -> str:
     return f"confidence {math.exp(logprob):.0%} (mean token log-prob {logprob:.3f})"
 
 
-def report_markdown(score: Score, confidences=None, errors_per_system: int = ERRORS_SHOWN) -> str:
-    """Confidence per system, measures that do not fill their time signature, delinearization errors
-    (the first few per system: a misread system can have dozens)."""
+def measure_check_text(score: Score, unchecked_hint: str = "") -> str:
+    """How many measures fill their time signature, how many do not, how many cannot be checked:
+    a measure with no time signature in force is neither right nor wrong, and is not counted as either."""
+    bad, unchecked = len(score.bad_measures()), len(score.unchecked_measures())
+    text = f"{len(score.validity) - bad - unchecked} fill their time signature, {bad} do not fill it"
+    if unchecked:
+        text += f", {unchecked} cannot be checked (no time signature in force{unchecked_hint})"
+    return text
+
+
+def report_markdown(score: Score, confidences=None, errors_per_system: int = ERRORS_SHOWN,
+                    unchecked_hint: str = "") -> str:
+    """Confidence per system, the measure check (fills / does not fill / cannot be checked),
+    delinearization errors (the first few per system: a misread system can have dozens).
+    `unchecked_hint`: what the visitor can do about measures that cannot be checked."""
     bad = score.bad_measures()
     n_errors = sum(len(errors) for errors in score.errors)
     left_out = f" ({len(score.left_out)} left out of the score)" if score.left_out else ""
     lines = [f"**{len(score.systems)} system(s){left_out}, {len(score.validity)} measure(s).** "
-             f"{len(bad)} measure(s) do not fill their time signature; {n_errors} delinearization error(s)."]
+             f"Measures: {measure_check_text(score, unchecked_hint)}; {n_errors} delinearization error(s)."]
     lines += [f"- system {i + 1} is left out of the score: {why}" for i, why in score.left_out.items()]
     lines += [f"- the {stage} failed for the whole score ({why}); the other downloads stand"
               for stage, why in score.stage_errors.items()]
@@ -107,6 +131,7 @@ def report_markdown(score: Score, confidences=None, errors_per_system: int = ERR
                   for e in errors[:errors_per_system]]
         if len(errors) > errors_per_system:
             lines.append(f"- system {number}: and {len(errors) - errors_per_system} more error(s)")
-    if not n_errors and not bad and not score.left_out and not score.stage_errors:
+    everything_checked = score.validity and not score.unchecked_measures()
+    if not n_errors and not bad and everything_checked and not score.left_out and not score.stage_errors:
         lines.append("No delinearization errors; every measure fills its time signature.")
     return "\n".join(lines)

@@ -5,10 +5,13 @@ from pathlib import Path
 import gradio as gr
 
 from acai_hf.app.box_editor import system_box_editor
+from acai_hf.app.busy_button import TRANSCRIBE_LABEL, busy, busy_while, idle, progress_relay
 from acai_hf.app.endpoints import api_endpoints, lmx_tab
 from acai_hf.app.handlers import OmrApp, Rendered, system_label
 from acai_hf.app.options import MAX_BEAMS
 from acai_hf.app.session import session_of
+from acai_hf.app.user_errors import UserError
+from acai_hf.audio import playback_unavailable_reason
 from acai_hf.system_boxes import BOX_COLOR, BOX_LABEL
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
@@ -20,7 +23,8 @@ INTRO = """# Acai OMR
 Piano sheet music (photo, scan or PDF) to MusicXML and MIDI. Upload a page or pick an example: a box is
 proposed around every system. Move, resize, add or delete boxes, then press **Transcribe**. Check the
 engraved preview (measures that do not add up are red), listen, fix a system's LMX and re-render, or
-re-run one system with beam search."""
+re-run one system with beam search. A page that prints no time signature, or does not start at measure 1:
+say so under *Metre and measure numbers*."""
 
 _versions = itertools.count(1)  # a new value each time the model ran, so the system rows redraw
 
@@ -53,14 +57,19 @@ def build_ui(omr: OmrApp) -> gr.Blocks:
 def page_tab(demo, omr: OmrApp, workspace, systems_version):
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
-            upload = gr.File(label="Page: photo, scan or PDF", file_types=["image", ".pdf"], type="binary")
+            upload = gr.File(label="Page: photo, scan or PDF", file_types=["image", ".pdf"], type="binary",
+                             elem_id="acai-upload")
             pages = gr.Textbox(label="Pages of a PDF", placeholder="all; or e.g. 1-3,5 (press Enter)")
             status = gr.Markdown()
             with gr.Accordion("Options", open=False):
                 beams = gr.Slider(1, MAX_BEAMS, value=1, step=1, label="Beam width (1: greedy, fastest)")
                 constrained = gr.Checkbox(True, label="Grammar-constrained decoding (output is always valid LMX)")
                 rerun_beams = gr.Slider(1, MAX_BEAMS, value=4, step=1, label="Beam width when re-running a system")
-            transcribe = gr.Button("Transcribe", variant="primary")
+            with gr.Accordion("Metre and measure numbers", open=False):
+                metre = gr.Textbox(label="Time signature, for a page that prints none", placeholder="e.g. 3/4 or 6/8",
+                                   max_length=40)
+                first_measure = gr.Number(1, label="Number of the first measure", precision=0, minimum=0)
+            transcribe = gr.Button(TRANSCRIBE_LABEL, variant="primary", elem_id="acai-transcribe")
             if example_pages():
                 gr.Examples([[path] for path in example_pages()], inputs=[upload], label="Example pages")
         with gr.Column(scale=2):
@@ -77,7 +86,9 @@ def page_tab(demo, omr: OmrApp, workspace, systems_version):
     with gr.Row():
         downloads = gr.File(label="Downloads: MusicXML, compressed MusicXML, MIDI", file_count="multiple",
                             interactive=False)
-        audio = gr.Audio(label="Playback", type="filepath", interactive=False)
+        unavailable = playback_unavailable_reason()  # said where the player is, before anyone waits for it
+        playback = f"Playback (unavailable: {unavailable})" if unavailable else "Playback (piano, FluidSynth)"
+        audio = gr.Audio(label=playback, type="filepath", interactive=False)
     preview = gr.HTML(label="Engraved preview")
     shown = [downloads, preview, audio, report]
     with gr.Row():
@@ -86,25 +97,46 @@ def page_tab(demo, omr: OmrApp, workspace, systems_version):
         rerender = gr.Button("Re-render after edits", scale=0)
 
     def on_load(data, pages_text):
-        """A new file: its pages and proposed boxes; the previous results and system rows go."""
+        """A new file: its pages and proposed boxes; the previous results and system rows go, and so
+        does the previous file's status when this one cannot be read (its message takes the place)."""
         cleared = (next(_versions), None, "", None, "")
+        no_pages = (None, None, gr.update(visible=False, choices=[], value=None))
         if data is None:  # the file was removed
-            return None, None, gr.update(visible=False, choices=[], value=None), "", *cleared
-        loaded, value, choices, message = omr.load(data, pages_text)
-        return loaded, value, gr.update(choices=choices, value="1", visible=len(choices) > 1), message, *cleared
+            yield *no_pages, "", *cleared, idle()
+            return
+        try:
+            loaded, value, choices, message = yield from busy_while(
+                lambda report: omr.load(data, pages_text, report),
+                lambda done, total: f"Finding systems on page {done + 1}/{total}...", len(load_outputs) - 1)
+        except UserError as error:  # shown where the status was; one console line (user_errors.py)
+            yield *no_pages, f"**This file cannot be used:** {error.message}", *cleared, idle()
+            return
+        yield loaded, value, gr.update(choices=choices, value="1", visible=len(choices) > 1), message, *cleared, idle()
 
-    load_outputs = [workspace, annotator, page_picker, status, systems_version, *shown]
-    upload.change(on_load, [upload, pages], load_outputs, **PRIVATE)
-    pages.submit(on_load, [upload, pages], load_outputs, **PRIVATE)
+    load_outputs = [workspace, annotator, page_picker, status, systems_version, *shown, transcribe]
+    for new_file in (upload.change, pages.submit):
+        # the button turns at once (no queue), and comes back with the handler's last output or on failure
+        new_file(lambda: busy("Reading the pages..."), None, transcribe, queue=False, **PRIVATE) \
+            .then(on_load, [upload, pages], load_outputs, **PRIVATE) \
+            .failure(idle, None, transcribe, queue=False, **PRIVATE)
     page_picker.input(omr.switch_page, [workspace, annotator, page_picker], [workspace, annotator], **PRIVATE)
     propose.click(omr.propose_again, [workspace], [workspace, annotator], **PRIVATE)
 
-    def on_transcribe(ws, value, beam_width, constrained_on, progress=gr.Progress(), request: gr.Request = None):
-        ws, rendered = omr.transcribe(ws, value, beam_width, constrained_on, progress, request)
-        return ws, next(_versions), *as_outputs(rendered)
+    transcribe_outputs = [workspace, systems_version, *shown, transcribe]
 
-    transcribe.click(on_transcribe, [workspace, annotator, beams, constrained],
-                     [workspace, systems_version, *shown], **PRIVATE)
+    def on_transcribe(ws, value, beam_width, constrained_on, metre_text, first_number, progress=gr.Progress(),
+                      request: gr.Request = None):
+        ws, rendered = yield from busy_while(
+            lambda report: omr.transcribe(ws, value, beam_width, constrained_on, progress_relay(report, progress),
+                                          request, metre_text, first_number),
+            lambda done, total: f"Transcribing {done}/{total} systems...", len(transcribe_outputs) - 1)
+        yield ws, next(_versions), *as_outputs(rendered), idle()
+
+    # Gradio's page runs a .then() only after success, so a failed run gives the button back in .failure()
+    transcribe.click(lambda: busy("Transcribing..."), None, transcribe, queue=False, **PRIVATE) \
+        .then(on_transcribe, [workspace, annotator, beams, constrained, metre, first_measure], transcribe_outputs,
+              **PRIVATE) \
+        .failure(idle, None, transcribe, queue=False, **PRIVATE)
 
     @gr.render(inputs=[workspace], triggers=[systems_version.change, demo.load])
     def system_rows(ws):
@@ -121,25 +153,32 @@ def page_tab(demo, omr: OmrApp, workspace, systems_version):
                                             interactive=True))
                     reruns.append(gr.Button(f"Re-run system {number}", size="sm"))
         # a set of inputs reaches the function as one dict {component: value}: the number of rows varies
+        settings = (metre, first_measure)
         for number, button in enumerate(reruns, start=1):
-            button.click(rerun_handler(omr, number, workspace, rerun_beams, constrained, texts),
-                         {workspace, rerun_beams, constrained, *texts}, [workspace, systems_version, *shown],
-                         **PRIVATE)
-        rerender.click(rerender_handler(omr, workspace, texts), {workspace, *texts}, [workspace, *shown], **PRIVATE)
+            button.click(rerun_handler(omr, number, workspace, rerun_beams, constrained, texts, settings),
+                         {workspace, rerun_beams, constrained, *texts, *settings},
+                         [workspace, systems_version, *shown], **PRIVATE)
+        rerender.click(rerender_handler(omr, workspace, texts, settings), {workspace, *texts, *settings},
+                       [workspace, *shown], **PRIVATE)
 
 
-def rerun_handler(omr: OmrApp, number, workspace, beams, constrained, texts):
+def rerun_handler(omr: OmrApp, number, workspace, beams, constrained, texts, settings):
+    metre, first_measure = settings
+
     def on_rerun(values: dict, progress=gr.Progress(), request: gr.Request = None):
         ws, rendered = omr.rerun(values[workspace], number, [values[text] for text in texts], values[beams],
-                                 values[constrained], progress, request)
+                                 values[constrained], progress, request, values[metre], values[first_measure])
         return ws, next(_versions), *as_outputs(rendered)
 
     return on_rerun
 
 
-def rerender_handler(omr: OmrApp, workspace, texts):
+def rerender_handler(omr: OmrApp, workspace, texts, settings):
+    metre, first_measure = settings
+
     def on_rerender(values: dict, request: gr.Request = None):
-        ws, rendered = omr.rerender(values[workspace], [values[text] for text in texts], request)
+        ws, rendered = omr.rerender(values[workspace], [values[text] for text in texts], request, values[metre],
+                                    values[first_measure])
         return ws, *as_outputs(rendered)
 
     return on_rerender

@@ -9,8 +9,11 @@ from dataclasses import dataclass, field
 import gradio as gr
 from PIL import Image
 
+from acai_hf.app.user_errors import UserError
 from acai_hf.page_input import PageInputError, load_pages
-from acai_hf.system_boxes import SystemBox, crop_system, from_annotator, orient, to_annotator, validate_boxes
+from acai_hf.score_settings import ScoreSettings
+from acai_hf.straightened_crops import crop_systems
+from acai_hf.system_boxes import SystemBox, from_annotator, orient, to_annotator, validate_boxes
 from acai_hf.system_detection import detect_systems
 
 MAX_SYSTEMS = 300  # per request: 30 pages of 10 systems
@@ -43,27 +46,32 @@ class Workspace:
     pages: list[Page]
     current: int = 0
     systems: list[System] = field(default_factory=list)
+    settings: ScoreSettings = field(default_factory=ScoreSettings)  # the metre and numbering the visitor gave
 
 
-def open_pages(data: bytes | None, pages: str | None = None) -> Workspace:
-    """Uploaded bytes -> pages with proposed boxes. Every problem is a gr.Error the visitor can act on."""
+def open_pages(data: bytes | None, pages: str | None = None, on_page=None) -> Workspace:
+    """Uploaded bytes -> pages with proposed boxes. Every problem is a UserError the visitor can act on.
+    `on_page(done, total)`: called as each page's systems are found (the busy button counts them)."""
     if not data:
-        raise gr.Error("Upload a page first: a photo or scan (PNG, JPEG, WebP) or a PDF.")
+        raise UserError("Upload a page first: a photo or scan (PNG, JPEG, WebP) or a PDF.")
     try:
         images = load_pages(bytes(data), pages=pages)  # no file name: the content decides what it is
     except PageInputError as error:
-        raise gr.Error(str(error)) from error
+        raise UserError(str(error)) from error
     except Exception as error:  # a reader bug must still leave the visitor a message
         logger.exception("reading an upload failed")
-        raise gr.Error("This file could not be read as an image or PDF; export it again as PNG, JPEG or PDF.") \
+        raise UserError("This file could not be read as an image or PDF; export it again as PNG, JPEG or PDF.") \
             from error
-    return Workspace([Page(image, proposed, list(proposed)) for image, proposed in zip(images, propose(images))])
+    return Workspace([Page(image, proposed, list(proposed))
+                      for image, proposed in zip(images, propose(images, on_page))])
 
 
-def propose(images) -> list[list[SystemBox]]:
+def propose(images, on_page=None) -> list[list[SystemBox]]:
     """Detected boxes per page; a page detection fails on gets none (the visitor draws them)."""
     proposals = []
     for number, image in enumerate(images, start=1):
+        if on_page is not None:
+            on_page(number - 1, len(images))
         try:
             proposals.append(list(detect_systems(image)))
         except Exception:
@@ -86,12 +94,12 @@ def store_annotator(workspace: Workspace, value: dict | None) -> None:
     page = workspace.pages[workspace.current]
     boxes = value.get("boxes") or []
     if len(boxes) > MAX_SYSTEMS:
-        raise gr.Error(f"That is {len(boxes):,} boxes on one page; at most {MAX_SYSTEMS} are kept.")
+        raise UserError(f"That is {len(boxes):,} boxes on one page; at most {MAX_SYSTEMS} are kept.")
     try:
         page.orientation = int(value.get("orientation") or 0) % 4
         page.boxes = [from_annotator(box) for box in boxes]
     except (KeyError, TypeError, ValueError, OverflowError) as error:
-        raise gr.Error(MALFORMED_BOXES) from error
+        raise UserError(MALFORMED_BOXES) from error
 
 
 def system_crops(workspace: Workspace) -> tuple[list[System], list[str]]:
@@ -109,19 +117,19 @@ def system_crops(workspace: Workspace) -> tuple[list[System], list[str]]:
         page_pixels += size[0] * size[1]
     if not boxes:
         detail = (" " + " ".join(messages)) if messages else ""
-        raise gr.Error("No system boxes to transcribe: draw a box around each system (both staves)." + detail)
+        raise UserError("No system boxes to transcribe: draw a box around each system (both staves)." + detail)
     if len(boxes) > MAX_SYSTEMS:
-        raise gr.Error(f"That is {len(boxes)} systems; at most {MAX_SYSTEMS} are transcribed at a time.")
+        raise UserError(f"That is {len(boxes)} systems; at most {MAX_SYSTEMS} are transcribed at a time.")
     crop_pixels = sum(box.area for _, box in boxes)
     if crop_pixels > CROP_PIXELS_PER_PAGE_PIXEL * page_pixels:
-        raise gr.Error(f"The boxes cover the pages {crop_pixels / page_pixels:.1f} times over; boxes that overlap "
+        raise UserError(f"The boxes cover the pages {crop_pixels / page_pixels:.1f} times over; boxes that overlap "
                        f"so much hold the same music twice. Keep one box per system.")
     systems = []
     for index, page in enumerate(workspace.pages):
         mine = [box for page_index, box in boxes if page_index == index]
         if mine:
             image = orient(page.image, page.orientation)
-            systems += [System(index, box, crop_system(image, box)) for box in mine]
+            systems += [System(index, box, crop) for box, crop in zip(mine, crop_systems(image, mine))]
     return systems, messages
 
 
