@@ -7,11 +7,12 @@ import gradio as gr
 from acai_hf.app.model import ModelHolder
 from acai_hf.app.options import check_options
 from acai_hf.app.outputs import write_score_files
-from acai_hf.app.score import (MAX_LMX_CHARS, Score, assemble, check_lmx_text, confidence_text, report_markdown,
-                               score_settings)
+from acai_hf.app.score import (MAX_LMX_CHARS, Score, assemble, calibration_text, check_lmx_text, report_markdown,
+                               score_settings, system_estimate_text)
 from acai_hf.app.session import RequestDirs, session_of
 from acai_hf.app.user_errors import UserError
 from acai_hf.app.workspace import System, Workspace, annotator_value, open_pages, store_annotator, system_crops
+from acai_hf.calibration import LIKELY_POOR, Calibration
 
 MAX_EDITED_CHARS = 10 * MAX_LMX_CHARS  # all systems' LMX together: far more than the model writes for 300
 UNCHECKED_HINT = ": give the metre under *Metre and measure numbers* and press *Re-render*"
@@ -92,6 +93,7 @@ class OmrApp:
             len(crops), progress)
         for system, lmx, confidence in zip(systems, texts, confidences):
             system.lmx, system.confidence = lmx, confidence
+            system.expected_accuracy = self.model.expected_accuracy(lmx, confidence, system.crop)
         workspace.systems = systems
         for message in messages:
             gr.Warning(message)
@@ -113,8 +115,7 @@ class OmrApp:
         workspace.settings = score_settings(time_signature, first_measure)
         store_annotator(workspace, value)
         score, messages = self.transcribe_systems(workspace, beams, constrained, progress, preview=True)
-        confidences = [system.confidence for system in workspace.systems]
-        return workspace, self.present(score, request, confidences, messages)
+        return workspace, self.present(score, request, workspace.systems, messages)
 
     def rerun(self, workspace, number, texts, beams=4, constrained=True, progress=None, request=None,
               time_signature=None, first_measure=None):
@@ -132,6 +133,7 @@ class OmrApp:
             lambda model, processor, on_batch: generate_lmx(model, processor, [system.crop], num_beams=beams,
                                                             constrained=constrained, progress=on_batch),
             1, progress)
+        system.expected_accuracy = self.model.expected_accuracy(system.lmx, system.confidence, system.crop)
         return workspace, self.render(workspace, request)
 
     def rerender(self, workspace, texts, request=None, time_signature=None, first_measure=None):
@@ -146,16 +148,17 @@ class OmrApp:
 
     def render(self, workspace: Workspace, request=None, notes=()) -> Rendered:
         score = self._assemble(workspace, preview=True)
-        confidences = [system.confidence for system in workspace.systems]
-        return self.present(score, request, confidences, notes)
+        return self.present(score, request, workspace.systems, notes)
 
-    def present(self, score: Score, request=None, confidences=None, notes=()) -> Rendered:
+    def present(self, score: Score, request=None, systems=(), notes=()) -> Rendered:
         from acai_hf.audio import PlaybackUnavailable, midi_to_wav
         from acai_hf.preview import render_preview
 
         directory = self.dirs.new(session_of(request))
         files = write_score_files(directory, score.musicxml, score.midi)
-        report = report_markdown(score, confidences, unchecked_hint=UNCHECKED_HINT)
+        report = report_markdown(score, [system.confidence for system in systems], unchecked_hint=UNCHECKED_HINT,
+                                 expected=[system.expected_accuracy for system in systems],
+                                 calibration=self.model.calibration)
         if notes:
             report += "\n\n**Boxes left out:**\n" + "\n".join(f"- {note}" for note in notes)
         audio = directory / "score.wav"
@@ -185,23 +188,26 @@ class OmrApp:
         score, _ = self.transcribe_systems(workspace, beams, constrained, progress)
         files = write_score_files(self.dirs.new(session_of(request)), score.musicxml, score.midi)
         lmx_text = "\n\n".join(system.lmx for system in workspace.systems)
-        return str(files.musicxml), str(files.midi), lmx_text, summary(workspace, score)
+        return str(files.musicxml), str(files.midi), lmx_text, summary(workspace, score, self.model.calibration)
 
 
-def summary(workspace: Workspace, score: Score) -> dict:
+def summary(workspace: Workspace, score: Score, calibration: Calibration | None = None) -> dict:
     counts = score.measures_per_system()
     systems = []
     for index, system in enumerate(workspace.systems):
         known = system.confidence is not None and math.isfinite(system.confidence)  # JSON has no NaN
         entry = {"page": system.page + 1, "box": system.box.as_dict(),
                  "confidence": system.confidence if known else None,
-                 "probability": math.exp(system.confidence) if known else None}
+                 "probability": math.exp(system.confidence) if known else None,
+                 "expected_accuracy": system.expected_accuracy,
+                 "likely_poor": None if system.expected_accuracy is None else system.expected_accuracy < LIKELY_POOR}
         if counts is not None:
             entry["measures"] = counts[index]
         entry["error"] = score.left_out.get(index)  # why it is not in the score; None when it is
         systems.append(entry)
     return {
         "pages": len(workspace.pages),
+        "calibration": calibration_text(calibration),  # what expected_accuracy is worth, or why there is none
         "systems": systems,
         "measures": len(score.validity),
         "measures_not_filling": [r.number for r in score.bad_measures()],
@@ -246,7 +252,8 @@ def apply_edits(workspace: Workspace, texts) -> None:
 
 
 def system_label(number: int, system: System) -> str:
-    label = f"**System {number}** (page {system.page + 1}): {confidence_text(system.confidence)}"
+    estimate = system_estimate_text(system.expected_accuracy, system.confidence)
+    label = f"**System {number}** (page {system.page + 1}): {estimate}"
     if system.problem:
         label += f". **Left out of the score:** {system.problem}"
     return label

@@ -6,6 +6,7 @@ from pathlib import Path
 import gradio as gr
 
 from acai_hf.app.user_errors import UserError
+from acai_hf.calibration import load_calibration
 from acai_hf.transcription import DEFAULT_CHECKPOINT
 
 MODEL_ENV = "ACAI_OMR_MODEL"
@@ -22,6 +23,11 @@ class ModelHolder:
         self.int8 = int8  # int8 decoder weights: faster on a CPU (acai_hf.quantization_acai)
         self._lock = threading.Lock()
         self._loaded = None
+        # the expected accuracy per system is only as good as the fit for this very model
+        try:
+            self.calibration = load_calibration(self.model_dir)
+        except (ValueError, TypeError):  # an unreadable calibration.json: the app says "no calibration" and serves
+            self.calibration = None
 
     @property
     def available(self) -> bool:
@@ -30,6 +36,12 @@ class ModelHolder:
     def missing_message(self) -> str:
         return (f"No model to transcribe with: the folder '{self.model_dir.name}' has no config.json. "
                 f"Start the app with --model PATH (or set {MODEL_ENV}) to a saved Acai OMR model.")
+
+    def expected_accuracy(self, lmx: str, confidence: float | None, crop) -> float | None:
+        """The calibrated accuracy of one system's model output; None when the model has no calibration."""
+        if self.calibration is None:
+            return None
+        return self.calibration.expected_accuracy(lmx, confidence, *crop.size)
 
     def get(self):
         """(model, processor); the first call loads them, concurrent first calls wait for it."""

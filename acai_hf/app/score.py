@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from acai_hf.app.user_errors import UserError
 from acai_hf.app.workspace import MAX_SYSTEMS
+from acai_hf.calibration import LIKELY_POOR, Calibration
 from acai_hf.preview import engrave_preview, preview_failed
 from acai_hf.score_assembly import Stage, assemble_score
 from acai_hf.score_settings import ScoreSettings, parse_first_measure, parse_time_signature
@@ -96,6 +97,27 @@ def confidence_text(logprob: float | None) -> str:
     return f"confidence {math.exp(logprob):.0%} (mean token log-prob {logprob:.3f})"
 
 
+def system_estimate_text(expected: float | None, logprob: float | None) -> str:
+    """Per system: the calibrated expected accuracy, marked when likely poor; without a calibration, the
+    model's confidence, said to be no accuracy (a system with every pitch wrong can be 88% confident)."""
+    if expected is None:
+        return f"no accuracy estimate; {confidence_text(logprob)}, which says how sure the model was, not how right"
+    text = f"expected accuracy {expected:.0%}"
+    return text + " (**likely poor**: check it against the page)" if expected < LIKELY_POOR else text
+
+
+def calibration_text(calibration: Calibration | None) -> str:
+    """What the expected accuracy is worth, said plainly."""
+    if calibration is None:
+        return ("This model has no calibration (calibration.json), so there is no expected accuracy per system; "
+                "the confidence is the model's mean token probability, not a share of right symbols.")
+    weakness = calibration.weakness()
+    if weakness:
+        return f"Expected accuracy (1 - symbol error rate) is a weak estimate: {weakness}."
+    return (f"Expected accuracy is 1 - the symbol error rate, estimated from the model's confidence and the checks; "
+            f"on {calibration.test_systems} test systems it was off by {calibration.test_mae:.0%} on average.")
+
+
 def measure_check_text(score: Score, unchecked_hint: str = "") -> str:
     """How many measures fill their time signature, how many do not, how many cannot be checked:
     a measure with no time signature in force is neither right nor wrong, and is not counted as either."""
@@ -107,8 +129,9 @@ def measure_check_text(score: Score, unchecked_hint: str = "") -> str:
 
 
 def report_markdown(score: Score, confidences=None, errors_per_system: int = ERRORS_SHOWN,
-                    unchecked_hint: str = "") -> str:
-    """Confidence per system, the measure check (fills / does not fill / cannot be checked),
+                    unchecked_hint: str = "", expected=None, calibration: Calibration | None = None) -> str:
+    """Expected accuracy per system (`expected`, with `calibration` saying what it is worth; without
+    them the model's confidence, plainly named), the measure check (fills / does not fill / cannot be checked),
     delinearization errors (the first few per system: a misread system can have dozens).
     `unchecked_hint`: what the visitor can do about measures that cannot be checked."""
     bad = score.bad_measures()
@@ -120,7 +143,10 @@ def report_markdown(score: Score, confidences=None, errors_per_system: int = ERR
     lines += [f"- the {stage} failed for the whole score ({why}); the other downloads stand"
               for stage, why in score.stage_errors.items()]
     if confidences:
-        lines += [f"- system {n}: {confidence_text(c)}" for n, c in enumerate(confidences, start=1)]
+        expected = expected or [None] * len(confidences)
+        lines.append(f"- {calibration_text(calibration)}")
+        lines += [f"- system {n}: {system_estimate_text(e, c)}"
+                  for n, (c, e) in enumerate(zip(confidences, expected), start=1)]
     owners = system_of_measures(score)
     for index, report in enumerate(score.validity):
         if report.fills is False:

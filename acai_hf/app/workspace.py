@@ -38,6 +38,7 @@ class System:
     crop: Image.Image
     lmx: str = ""
     confidence: float | None = None  # mean token log-prob of the model's output
+    expected_accuracy: float | None = None  # calibrated 1 - SER of the model's output (None: no calibration)
     problem: str | None = None  # why the system is left out of the score (acai_hf.score_assembly)
 
 
