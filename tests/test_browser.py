@@ -1,8 +1,9 @@
 """The app in a real browser: Debian's headless Chromium, driven by Playwright, against the app served
 in-process with a tiny random-weights model. A person's path: upload a page, accept the proposed boxes,
 press Transcribe (which turns into a disabled "Transcribing n/N systems..." until the score is there),
-find the engraved preview, the piano playback and the MusicXML download; and a PDF whose page range is
-then mistyped, whose message replaces the status of the pages read before. Screenshots (and the browser
+find the engraved preview, the compare view (each system's crop above its engraving), the piano playback
+and the MusicXML download; and a PDF whose page range is then mistyped, whose message replaces the status
+of the pages read before. Screenshots (and the browser
 console) go to $ACAI_TEST_ARTIFACTS, else test-artifacts/.
 
 Skipped only where no Chromium is installed, and never in CI (CI set), where .ci/run installs it.
@@ -35,11 +36,13 @@ TIMEOUT_MS = 180_000  # model load and transcription on a busy 2-core machine
 expect.set_options(timeout=TIMEOUT_MS)
 EXAMPLES = sorted((REPO / "examples").glob("*.png"))
 UPLOAD_LABEL = "Page: photo, scan or PDF"
-# the result area: the preview's own markup (acai_hf/preview.py), or Gradio's error badge / toast
-PREVIEW_SVG = ".acai-preview svg"
-PREVIEW_ERROR = ".acai-preview-error"
+# the result area: the whole score's preview (its own markup, acai_hf/preview.py, which the compare view
+# also uses per system), or Gradio's error badge / toast
+PREVIEW_SVG = "#acai-score-preview .acai-preview svg"
+PREVIEW_ERROR = "#acai-score-preview .acai-preview-error"
 GRADIO_ERROR = ".toast-body.error, span.error"
 TRANSCRIBE_BUTTON = "#acai-transcribe"
+COMPARE_SYSTEM = "#acai-compare .acai-compare-system"  # acai_hf/app/compare.py: a crop above its engraving
 
 
 @pytest.fixture(scope="module")
@@ -156,7 +159,7 @@ def test_upload_accept_boxes_transcribe_preview_and_download(page, app_url, arti
     if not page.locator(PREVIEW_SVG).count():
         page.screenshot(path=str(artifacts / "03-transcription-failed.png"), full_page=True)
         pytest.fail(f"Transcribe showed an error instead of the preview: {error_text(page)}")
-    expect(page.locator(".acai-preview-legend")).to_be_visible()
+    expect(page.locator("#acai-score-preview .acai-preview-legend")).to_be_visible()
     # the engraved music is drawn, not just present: Verovio's measures have a size on screen
     box = page.locator(f"{PREVIEW_SVG} g.measure").first.bounding_box()
     assert box is not None and box["width"] > 20 and box["height"] > 20, box
@@ -168,8 +171,9 @@ def test_upload_accept_boxes_transcribe_preview_and_download(page, app_url, arti
     expect(report).to_be_visible()
     if "Playback is unavailable" not in page.locator("body").inner_text():
         expect(page.locator('audio[src*=".wav"], a[href$=".wav"]').first).to_be_attached()
-    page.locator(".acai-preview").first.scroll_into_view_if_needed()
+    page.locator("#acai-score-preview .acai-preview").first.scroll_into_view_if_needed()
     page.screenshot(path=str(artifacts / "03-transcribed.png"), full_page=True)
+    see_the_compare_view(page, systems, artifacts)
 
     with page.expect_download() as download_info:
         link.click()
@@ -180,6 +184,22 @@ def test_upload_accept_boxes_transcribe_preview_and_download(page, app_url, arti
     assert root.tag == "score-partwise" and len(root.findall("part")) == 1
     drawn = page.locator(f"{PREVIEW_SVG} g.measure").count()
     assert len(root.findall("part/measure")) == drawn >= 1
+
+
+def see_the_compare_view(page, systems, artifacts):
+    """Per system, its crop drawn on screen directly above its engraving (or, for a system left out of
+    the score, above the reason), captioned with its measure numbers."""
+    shown = page.locator(COMPARE_SYSTEM)
+    expect(shown).to_have_count(systems)
+    shown.first.scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts / "05-compare.png"), full_page=True)
+    for number in range(systems):
+        block = shown.nth(number)
+        expect(block.locator(".acai-compare-caption")).to_contain_text(f"System {number + 1} (page 1)")
+        crop = block.locator("img.acai-compare-crop").bounding_box()
+        below = block.locator(".acai-compare-engraved svg, .acai-compare-error").first.bounding_box()
+        assert crop is not None and crop["width"] > 100 and crop["height"] > 10, crop
+        assert below is not None and below["y"] >= crop["y"] + crop["height"] - 1, (crop, below)
 
 
 def test_a_mistyped_page_range_replaces_the_status_of_the_pages_read_before(page, app_url, artifacts, tmp_path):

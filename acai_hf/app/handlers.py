@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
+from acai_hf.app.compare import compare_view
 from acai_hf.app.model import ModelHolder
 from acai_hf.app.options import check_options
 from acai_hf.app.outputs import write_score_files
@@ -25,6 +26,7 @@ class Rendered:
     preview: str  # HTML
     audio: str | None  # a WAV file, None when the music cannot be played
     report: str  # markdown
+    compare: str = ""  # HTML: each system's crop above its engraving (app/compare.py)
 
 
 class OmrApp:
@@ -171,7 +173,8 @@ class OmrApp:
             audio = None
             report += f"\n\nPlayback is unavailable on this server: {missing}."
         preview = score.preview if score.preview is not None else render_preview(score.musicxml)
-        return Rendered(files.downloads(), preview, str(audio) if audio else None, report)
+        return Rendered(files.downloads(), preview, str(audio) if audio else None, report,
+                        compare_view(score, list(systems)))
 
     def convert_lmx(self, lmx_text, request=None):
         """LMX text (a system per paragraph) -> (MusicXML path, MIDI path, report markdown)."""

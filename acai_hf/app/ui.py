@@ -22,7 +22,8 @@ PRIVATE = {"api_visibility": "private"}  # UI events; the API is /transcribe and
 INTRO = """# Acai OMR
 Piano sheet music (photo, scan or PDF) to MusicXML and MIDI. Upload a page or pick an example: a box is
 proposed around every system. Move, resize, add or delete boxes, then press **Transcribe**. Check the
-engraved preview (measures that do not add up are red), listen, fix a system's LMX and re-render, or
+engraved preview (measures that do not add up are red) and, under it, each system's crop above its
+engraving, listen, fix a system's LMX and re-render, or
 re-run one system with beam search. A page that prints no time signature, or does not start at measure 1:
 say so under *Metre and measure numbers*."""
 
@@ -89,8 +90,11 @@ def page_tab(demo, omr: OmrApp, workspace, systems_version):
         unavailable = playback_unavailable_reason()  # said where the player is, before anyone waits for it
         playback = f"Playback (unavailable: {unavailable})" if unavailable else "Playback (piano, FluidSynth)"
         audio = gr.Audio(label=playback, type="filepath", interactive=False)
-    preview = gr.HTML(label="Engraved preview")
-    shown = [downloads, preview, audio, report]
+    preview = gr.HTML(label="Engraved preview", elem_id="acai-score-preview")
+    gr.Markdown("### Compare with the page\nEach system as cropped from the page, above it engraved from its LMX, "
+                "measures numbered as on the page; measures that do not fill their time signature are red.")
+    compare = gr.HTML(label="Compare with the page", elem_id="acai-compare")
+    shown = [downloads, preview, audio, report, compare]
     with gr.Row():
         gr.Markdown("### Systems\nEdit a system's LMX and press **Re-render** (no model run), or re-run one "
                     "system with beam search.")
@@ -99,7 +103,7 @@ def page_tab(demo, omr: OmrApp, workspace, systems_version):
     def on_load(data, pages_text):
         """A new file: its pages and proposed boxes; the previous results and system rows go, and so
         does the previous file's status when this one cannot be read (its message takes the place)."""
-        cleared = (next(_versions), None, "", None, "")
+        cleared = (next(_versions), None, "", None, "", "")
         no_pages = (None, None, gr.update(visible=False, choices=[], value=None))
         if data is None:  # the file was removed
             yield *no_pages, "", *cleared, idle()
@@ -185,4 +189,4 @@ def rerender_handler(omr: OmrApp, workspace, texts, settings):
 
 
 def as_outputs(rendered: Rendered):
-    return rendered.downloads, rendered.preview, rendered.audio, rendered.report
+    return rendered.downloads, rendered.preview, rendered.audio, rendered.report, rendered.compare
