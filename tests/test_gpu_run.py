@@ -14,7 +14,7 @@ from training.export_shards import MIB, check_limits, export, generate_tokens, s
 from training.step_budget import plan
 
 ROOT = Path(__file__).resolve().parents[1]
-GEOMETRY = ROOT / "checkpoints" / "acai-omr-small-geometry"
+GEOMETRY = ROOT / "checkpoints" / "acai-omr-small"  # the shipped weights: the geometry line since small-v23
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

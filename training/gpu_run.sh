@@ -30,7 +30,7 @@ BUILD_MAX_MINUTES=${BUILD_MAX_MINUTES:-4}
 UNITS_PER_SHARD=${UNITS_PER_SHARD:-4}     # the build's default; 1 for tiny builds
 MIX=${MIX:-}                              # empty: the build's default; procedural=1.0 reads no corpus piece
 # model and recipe (small-v21's signals; batch and learning rate sized for a GPU)
-INIT=${INIT:-checkpoints/acai-omr-small-geometry}   # "none": fresh weights of PRESET
+INIT=${INIT:-checkpoints/acai-omr-small}   # the shipped weights (the geometry line since small-v23); "none": fresh weights of PRESET
 PRESET=${PRESET:-small}
 BATCH=${BATCH:-64}
 LR=${LR:-1e-3}                            # v21's 5e-4 at batch 8, x sqrt(8) for batch 64, a little less
