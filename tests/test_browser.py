@@ -76,7 +76,9 @@ def browser():
         chromium = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True,
             # as root (CI) Chromium needs --no-sandbox; containers have a small /dev/shm
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+            # autoplay: the test presses play from script, which is not a user gesture
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                  "--autoplay-policy=no-user-gesture-required"])
         yield chromium
         chromium.close()
 
@@ -171,6 +173,11 @@ def test_upload_accept_boxes_transcribe_preview_and_download(page, app_url, arti
     expect(report).to_be_visible()
     if "Playback is unavailable" not in page.locator("body").inner_text():
         expect(page.locator('audio[src*=".wav"], a[href$=".wav"]').first).to_be_attached()
+        player = page.locator('audio[src*=".wav"]')
+        if player.count():  # it plays: the browser decodes the WAV and its clock moves
+            played = player.first.evaluate(
+                "a => a.play().then(() => new Promise(done => setTimeout(() => done(a.currentTime), 1500)))")
+            assert played > 0.2, played
     page.locator("#acai-score-preview .acai-preview").first.scroll_into_view_if_needed()
     page.screenshot(path=str(artifacts / "03-transcribed.png"), full_page=True)
     see_the_compare_view(page, systems, artifacts)
