@@ -86,14 +86,20 @@ def calibrated_model_dir(tiny_model_dir, tmp_path_factory):
     return folder
 
 
-def test_app_and_api_show_expected_accuracy_when_the_model_is_calibrated(calibrated_model_dir, tmp_path):
-    omr = OmrApp(calibrated_model_dir, dirs=RequestDirs(tmp_path))
+def transcribed_in_app_and_api(model_dir, tmp_path):
+    """(the page tab's rendered result, the API summary) for one drawn page."""
+    omr = OmrApp(model_dir, dirs=RequestDirs(tmp_path))
     page = page_bytes(draw_page(2))
     workspace, value, _, _ = omr.load(page)
-    workspace, rendered = omr.transcribe(workspace, value, beams=1, constrained=True)
+    _, rendered = omr.transcribe(workspace, value, beams=1, constrained=True)
+    *_, summary = omr.api_transcribe(page)
+    return rendered, summary
+
+
+def test_app_and_api_show_expected_accuracy_when_the_model_is_calibrated(calibrated_model_dir, tmp_path):
+    rendered, summary = transcribed_in_app_and_api(calibrated_model_dir, tmp_path)
     assert "- system 1: expected accuracy 10% (**likely poor**" in rendered.report
     assert "off by 5% on average" in rendered.report
-    *_, summary = omr.api_transcribe(page)
     system = summary["systems"][0]
     assert system["expected_accuracy"] == pytest.approx(LIKELY_POOR / 5) and system["likely_poor"] is True
     assert system["confidence"] <= 0 and 0 < system["probability"] <= 1  # kept for existing clients
@@ -101,14 +107,10 @@ def test_app_and_api_show_expected_accuracy_when_the_model_is_calibrated(calibra
 
 
 def test_without_calibration_the_confidence_is_named_for_what_it_is(tiny_model_dir, tmp_path):
-    omr = OmrApp(tiny_model_dir, dirs=RequestDirs(tmp_path))
-    page = page_bytes(draw_page(2))
-    workspace, value, _, _ = omr.load(page)
-    workspace, rendered = omr.transcribe(workspace, value, beams=1, constrained=True)
+    rendered, summary = transcribed_in_app_and_api(tiny_model_dir, tmp_path)
     assert "has no calibration" in rendered.report
     assert "- system 1: no accuracy estimate; confidence " in rendered.report
     assert "not how right" in rendered.report
-    *_, summary = omr.api_transcribe(page)
     assert summary["systems"][0]["expected_accuracy"] is None and summary["systems"][0]["likely_poor"] is None
     assert "has no calibration" in summary["calibration"]
 
