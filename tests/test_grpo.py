@@ -12,13 +12,13 @@ from acai_hf.metrics.tedn import tedn
 from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration
 from conftest import VECTORS_PATH
 from synthetic_systems import gold_pairs, save_synthetic_dataset
-from training import grpo
-from training.grpo_loss import clipped_objective, group_advantages, normalised_entropy, sampling_logprobs
-from training.grpo_schedule import Curriculum, Ramp
-from training.grpo_step import GRPOSettings, freeze_for_grpo, grpo_step
-from training.rewards import (length_penalty, note_f1_reward, repeat_penalty, tedn_reward, weighted_rewards,
+from training.grpo import train as grpo
+from training.grpo.loss import clipped_objective, group_advantages, normalised_entropy, sampling_logprobs
+from training.grpo.rewards import (length_penalty, note_f1_reward, repeat_penalty, tedn_reward, weighted_rewards,
                               wellformedness_reward)
-from training.rollouts import policy_logprobs, sample_rollouts
+from training.grpo.rollouts import policy_logprobs, sample_rollouts
+from training.grpo.schedule import Curriculum, Ramp
+from training.grpo.step import GRPOSettings, freeze_for_grpo, grpo_step
 from tiny_omr_model import tiny_processor
 
 

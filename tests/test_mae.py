@@ -10,8 +10,8 @@ from acai_hf.configuration_acai import AcaiOMRConfig
 from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration
 from conftest import VECTORS_PATH
 from synthetic_systems import save_synthetic_dataset
-from training import pretrain_mae
-from training.mae_model import AcaiMAE, MAEConfig, patchify, random_masking
+from training.mae import pretrain as pretrain_mae
+from training.mae.model import AcaiMAE, MAEConfig, patchify, random_masking
 
 CONV_STEM = {"stem": "conv", "stem_channels": [4, 8, 8, 16]}
 
@@ -127,7 +127,7 @@ def test_cli_resume_continues_the_same_run(dataset, tmp_path):
     checkpoints = tmp_path / "killed" / "checkpoints"
     shutil.rmtree(checkpoints / "step-0000003")
     (checkpoints / "latest").write_text("step-0000002")
-    # only --resume: batch size, learning rate, schedule and data come from the checkpoint, as in training.train
+    # only --resume: batch size, learning rate, schedule and data come from the checkpoint, as in training.supervised.train
     pretrain_mae.main(["--resume", str(tmp_path / "killed"), "--threads", "1"])
     resumed = load_file(checkpoints / "step-0000003" / "model.safetensors")
     assert all(torch.equal(straight[k], resumed[k]) for k in straight)

@@ -14,16 +14,16 @@ from safetensors.torch import load_file
 import acai_hf  # noqa: F401  (registers the Auto classes)
 from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration
 from acai_hf.transcription import default_processor
-from training import train as train_cli
-from training.checkpointing import latest_checkpoint
-from training.collate import SystemCollator
+from training.batches.collate import SystemCollator
+from training.batches.width_buckets import WidthBucketSampler
 from training.data.schema import FEATURES, GEOMETRY_COLUMNS
-from training.fast_path import align_optimizer_state, channels_last_stem
-from training.layer_decay import param_groups
-from training.lr_sched import lr_multiplier, set_lr
-from training.scheduled_sampling import (ScheduledSampling, gumbel_tau, length_groups, straight_through,
+from training.run.checkpointing import latest_checkpoint
+from training.run.fast_path import align_optimizer_state, channels_last_stem
+from training.run.layer_decay import param_groups
+from training.run.lr_sched import lr_multiplier, set_lr
+from training.supervised import train as train_cli
+from training.supervised.scheduled_sampling import (ScheduledSampling, gumbel_tau, length_groups, straight_through,
                                          teacher_forcing_prob)
-from training.width_buckets import WidthBucketSampler
 
 SPLIT_SIZES = {"train": 8, "dev": 4, "test": 4}
 
@@ -246,7 +246,7 @@ def test_resume_may_lengthen_training_and_change_lr(dataset_dir, tmp_path):
 
 
 def test_evaluate_cli_writes_json(dataset_dir, tmp_path):
-    from training import evaluate
+    from training.release import evaluate
 
     run = tmp_path / "run"
     train_cli.main(tiny_args(dataset_dir, run, "--total-steps", "1", "--dev-limit", "0"))
@@ -265,7 +265,7 @@ def test_evaluate_cli_writes_json(dataset_dir, tmp_path):
 
 
 def test_score_splits_the_ser_into_pitches_and_the_rest():
-    from training.evaluate import score
+    from training.release.evaluate import score
 
     gold = "measure clef:G2 staff:1 C4 voice:1 quarter E4 quarter G4 half"
     wrong_pitches = "measure clef:G2 staff:1 D4 voice:1 quarter F4 quarter A4 half"
@@ -300,7 +300,7 @@ def test_push_to_hub_is_intercepted(dataset_dir, tmp_path, monkeypatch):
 def test_dev_evaluation_measures_what_the_image_is_worth(dataset_dir, tmp_path, one_torch_thread):
     """dev CE with each system's own image beside the CE with its neighbour's: the sign that a model reads
     the image at all (a run that learned only the token history shows the two equal)."""
-    from training.run_log import read_csv
+    from training.run.logs import read_csv
 
     run = tmp_path / "run"
     train_cli.main(tiny_args(dataset_dir, run, "--total-steps", "1", "--dev-limit", "4", "--decode-limit", "0",

@@ -18,9 +18,11 @@ from acai_hf.configuration_acai import AcaiOMRConfig
 from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration
 from conftest import VECTORS_PATH
 from synthetic_systems import save_synthetic_dataset
-from training import evaluate, grpo, model_card, pretrain_mae
-from training import train as train_cli
-from training.checkpointing import latest_checkpoint
+from training.grpo import train as grpo
+from training.mae import pretrain as pretrain_mae
+from training.release import evaluate, model_card
+from training.run.checkpointing import latest_checkpoint
+from training.supervised import train as train_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS, ENCODER_LR = 3, 1e-5
@@ -47,7 +49,7 @@ def kill_after_checkpoint(argv, run: Path, step: int, log: Path, timeout=240.0) 
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     latest = run / "checkpoints" / "latest"
     with open(log, "w") as output:
-        process = subprocess.Popen([sys.executable, "-m", "training.train", *argv], cwd=ROOT, env=env,
+        process = subprocess.Popen([sys.executable, "-m", "training.supervised.train", *argv], cwd=ROOT, env=env,
                                    stdout=output, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         try:

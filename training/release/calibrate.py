@@ -1,10 +1,10 @@
 """Fit (dev) or check (test) the per-system expected accuracy the app shows (acai_hf.calibration).
 
-    python -m training.calibrate MODEL --dataset D [--dev-limit N]             # fit; writes MODEL/calibration.json
-    python -m training.calibrate MODEL --dataset D --split test [--limit N]    # its error on test, added to the file
+    python -m training.release.calibrate MODEL --dataset D [--dev-limit N]             # fit; writes MODEL/calibration.json
+    python -m training.release.calibrate MODEL --dataset D --split test [--limit N]    # its error on test, added to the file
 
 Systems are decoded as the app decodes them (greedy, LMX grammar, confidence from generate_lmx); each
-system's accuracy is 1 - its SER. Run after every `training.ship`: a new model's probabilities mean
+system's accuracy is 1 - its SER. Run after every `training.release.ship`: a new model's probabilities mean
 something else.
 """
 import argparse

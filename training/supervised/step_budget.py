@@ -1,6 +1,6 @@
-"""How long a run fits in a wall-clock budget: total steps and --max-minutes for `training.train --resume`.
+"""How long a run fits in a wall-clock budget: total steps and --max-minutes for `training.supervised.train --resume`.
 
-    python -m training.step_budget RUN --seconds S --calibration-seconds C [--eval-every E --eval-seconds X]
+    python -m training.supervised.step_budget RUN --seconds S --calibration-seconds C [--eval-every E --eval-seconds X]
                                    [--max-steps M]
     -> prints "TOTAL_STEPS MAX_MINUTES" (and how it got them on stderr)
 

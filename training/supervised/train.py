@@ -1,15 +1,15 @@
 """Supervised training of Acai OMR with scheduled sampling, on accelerate.
 
-    python -m training.train --dataset ~/.cache/acai-omr/data-v1 --preset small --out RUN [options]
-    accelerate launch --multi_gpu --num_processes N -m training.train ...   (several GPUs or nodes, unchanged)
-    ACCELERATE_USE_CPU=1 torchrun --nproc_per_node N -m training.train ... (several CPU processes, gloo)
-    python -m training.train --resume RUN [--total-steps N] [--lr X]   (same trajectory; new length/LR)
-    python -m training.train --init-from MODEL_DIR ...  (weights only, e.g. an MAE-initialised model)
+    python -m training.supervised.train --dataset ~/.cache/acai-omr/data-v1 --preset small --out RUN [options]
+    accelerate launch --multi_gpu --num_processes N -m training.supervised.train ...   (several GPUs or nodes, unchanged)
+    ACCELERATE_USE_CPU=1 torchrun --nproc_per_node N -m training.supervised.train ... (several CPU processes, gloo)
+    python -m training.supervised.train --resume RUN [--total-steps N] [--lr X]   (same trajectory; new length/LR)
+    python -m training.supervised.train --init-from MODEL_DIR ...  (weights only, e.g. an MAE-initialised model)
 
 One optimizer step: schedules from progress = step / total_steps (tf_prob, tau, straight-through;
-training/scheduled_sampling.py) and the LR (warm-up + cosine, per-group base LRs from layer-wise
+training/supervised/scheduled_sampling.py) and the LR (warm-up + cosine, per-group base LRs from layer-wise
 decay) -> `grad_accum` micro-batches of two-pass scheduled sampling -> clip -> AdamW step. Every
-`save_every` steps an atomic checkpoint (training/checkpointing.py) holds everything a resume needs:
+`save_every` steps an atomic checkpoint (training/run/checkpointing.py) holds everything a resume needs:
 weights, optimizer, data position (epoch, batch), RNG states. Every `eval_every` steps: teacher-forced
 dev CE and greedy-decoding SER / TEDn on a fixed dev subset; the best model goes to RUN/best/.
 Logs: a progress bar, RUN/train.csv, RUN/dev.csv, RUN/curves.png (TensorBoard when installed).
@@ -32,30 +32,30 @@ from tqdm.auto import tqdm
 import acai_hf  # noqa: F401  (registers the Auto classes)
 from acai_hf.configuration_acai import AcaiOMRConfig
 from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration, count_parameters
-from training.checkpointing import (
+from training.batches.collate import SystemCollator
+from training.batches.splits import SystemRows, load_splits
+from training.batches.width_buckets import WidthBucketSampler, aspect_ratios
+from training.data.schema import GEOMETRY_COLUMNS
+from training.geometry.metrics import geometry_metrics, geometry_sums
+from training.run.checkpointing import (
     best_metrics,
     latest_checkpoint,
     load_checkpoint,
     save_best,
     save_checkpoint,
 )
-from training.collate import SystemCollator
-from training.data.schema import GEOMETRY_COLUMNS
-from training.datasets_io import SystemRows, load_splits
-from training.fast_path import align_optimizer_state, channels_last_stem
-from training.geometry_metrics import geometry_metrics, geometry_sums
-from training.launch import make_accelerator
-from training.layer_decay import param_groups, scale_base_lrs
-from training.lr_sched import set_lr
-from training.precision import CHOICES, resolve_precision
-from training.run_log import CSVLog, machine_facts, plot_curves, tensorboard_writer
-from training.scheduled_sampling import (
+from training.run.fast_path import align_optimizer_state, channels_last_stem
+from training.run.launch import make_accelerator
+from training.run.layer_decay import param_groups, scale_base_lrs
+from training.run.logs import CSVLog, machine_facts, plot_curves, tensorboard_writer
+from training.run.lr_sched import set_lr
+from training.run.precision import CHOICES, resolve_precision
+from training.supervised.scheduled_sampling import (
     ScheduledSampling,
     gumbel_tau,
     straight_through,
     teacher_forcing_prob,
 )
-from training.width_buckets import WidthBucketSampler, aspect_ratios
 
 DEFAULT_RUNS = Path("~/.cache/acai-omr/runs").expanduser()
 
@@ -96,12 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
     a("--hard-after", type=float, default=0.5, help="straight-through hard samples after this progress")
     a("--detach-first-pass", action="store_true", help="no gradient through pass 1 (faster)")
     a("--guided-attention", type=float, default=0.0,
-      help="weight of the measure-band attention prior (training/guided_attention.py; 0: off)")
+      help="weight of the measure-band attention prior (training/geometry/guided_attention.py; 0: off)")
     a("--guided-heads", type=int, default=None, help="cross-attention heads per layer it steers (default: half)")
     a("--note-bands", action="store_true",
       help="guided attention from each system's barlines and each token's place in its voice, not equal measures")
     a("--box-attention", type=float, default=0.0,
-      help="weight of pulling the steered heads onto each token's engraved box (training/box_attention.py; "
+      help="weight of pulling the steered heads onto each token's engraved box (training/geometry/box_attention.py; "
            "needs a dataset with token_boxes; 0: off)")
     a("--box-glyphs", action="store_true",
       help="box attention on a token's symbol joined with its own glyph (a duration's stem, flag or beam, "
@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
            "(durations stay intact, so a backup's duration can still be counted from the history)")
     a("--short-first", type=float, default=0.0,
       help="short-to-long curriculum: until this share of training, rows are cut after 1-2 measures, with a "
-           "probability falling linearly from 1 to 0 (training/short_crops.py; needs token_boxes; 0: off)")
+           "probability falling linearly from 1 to 0 (training/geometry/short_crops.py; needs token_boxes; 0: off)")
     a("--decoder-group-size", type=int, default=4,
       help="sequences per decoder pass, grouped by label length (0: the whole padded batch; same loss)")
     # data
@@ -219,13 +219,13 @@ def dev_subset(dev, limit: int) -> list[dict]:
 @torch.no_grad()
 def evaluate_dev(model, processor, rows, collator, args, accelerator, decode_limit=None) -> dict:
     """Teacher-forced CE on `rows`, greedy SER / TEDn on the first `decode_limit` of them."""
-    from training.evaluate import decode, score
+    from training.release.evaluate import decode, score
 
     model.eval()
     pitch_ids = torch.tensor(processor.tokenizer.convert_tokens_to_ids(list(PITCH_TOKENS)), device=accelerator.device)
     # [own image, neighbour's image] x [all tokens, pitch tokens]: (CE sum, token count)
     sums = torch.zeros(2, 2, 2, dtype=torch.float64)
-    geometry = {}  # training.geometry_metrics sums, on rows with the engraver's geometry
+    geometry = {}  # training.geometry.metrics sums, on rows with the engraver's geometry
     steered = args.guided_heads or max(1, model.config.decoder.num_attention_heads // 2)
     for start in range(0, len(rows), args.eval_batch_size):
         batch = {k: v.to(accelerator.device) for k, v in collator(rows[start: start + args.eval_batch_size]).items()}
@@ -326,7 +326,7 @@ def main(argv=None):
     warmup_steps = args.warmup_steps if args.warmup_steps is not None else round(args.warmup_epochs * steps_per_epoch)
     warmup_steps = min(warmup_steps, total_steps // 2)
 
-    channels_last_stem(model)  # a layout only: faster convolutions (training/fast_path.py)
+    channels_last_stem(model)  # a layout only: faster convolutions (training/run/fast_path.py)
     groups = param_groups(model, args.lr, args.encoder_lr, args.layer_decay, args.weight_decay)
     optimizer = torch.optim.AdamW(groups, betas=(0.9, 0.95), foreach=True)
     trainer = ScheduledSampling(model, detach_first_pass=args.detach_first_pass, group_size=args.decoder_group_size,
@@ -492,7 +492,7 @@ def main(argv=None):
     accelerator.wait_for_everyone()
     stopped_early = args.stop_at is not None and step < total_steps  # a simulated kill: nothing to publish
     if args.push_to_hub and is_main and not stopped_early:
-        from training.hub import push_folder
+        from training.release.hub import push_folder
 
         folder = out / "best" if (out / "best").is_dir() else out / "final"
         info = {"preset": args.preset, "parameters": count_parameters(model), "dataset": str(args.dataset),

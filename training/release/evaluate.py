@@ -1,7 +1,7 @@
 """Evaluate a model on a split: SER (all tokens, pitches, the rest), TEDn, clean delinearization, filled
 measures, speed.
 
-    python -m training.evaluate MODEL --dataset D --split test [--limit N] [--num-beams K] [--augment]
+    python -m training.release.evaluate MODEL --dataset D --split test [--limit N] [--num-beams K] [--augment]
 
 MODEL is a folder saved by training (a checkpoint, best/, final/) or a Hub id. Writes
 <out>/eval-<split>[-augmented].json and .md, and every prediction beside its gold in
@@ -144,7 +144,7 @@ def main(argv=None) -> dict:
     title = (f"{args.model} on {args.split}" + (" (camera-like augmentation)" if args.augment else "")
              + (" (int8 decoder)" if args.int8 else ""))
     (out / f"{name}.json").write_text(json.dumps(metrics, indent=1))
-    with open(out / f"{name}-predictions.jsonl", "w") as f:  # per system, for error analysis (training/model_card.py)
+    with open(out / f"{name}-predictions.jsonl", "w") as f:  # per system, for error analysis (training/release/model_card.py)
         for index, (prediction, gold) in enumerate(zip(predictions, data["lmx"])):
             f.write(json.dumps({"index": index, "prediction": prediction, "gold": gold}) + "\n")
     (out / f"{name}.md").write_text(markdown_table(metrics, title))

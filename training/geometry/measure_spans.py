@@ -1,4 +1,4 @@
-"""Where each measure of a clean engraved system lies, from its barlines (for training.guided_attention).
+"""Where each measure of a clean engraved system lies, from its barlines (for training.geometry.guided_attention).
 
 A grand-staff barline is the one mark that inks every row from the top staff line to the bottom one:
 stems span a few staff spaces, and cross-staff beams are thin. So the barlines are the columns inked

@@ -167,7 +167,7 @@ class AcaiMAE(nn.Module):
 
     def save_pretrained(self, directory) -> None:
         """model.safetensors + config.json (the AcaiOMRConfig) + mae_config.json: what
-        training.checkpointing expects of a model, and what `from_pretrained` reads back."""
+        training.run.checkpointing expects of a model, and what `from_pretrained` reads back."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         save_file({k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()},

@@ -1,10 +1,10 @@
 """Export a run's model as one folder of few, small files (float16 safetensors shards), then prove it loads.
 
-    python -m training.export_shards RUN --out DIR [--max-shard-size 15MB] [--max-files 8] [--max-file-mib 16]
+    python -m training.release.export_shards RUN --out DIR [--max-shard-size 15MB] [--max-files 8] [--max-file-mib 16]
                                      [--dataset DATA] [--tokens 8]
 
 RUN is a run folder (its best/, else final/, else its latest checkpoint) or a model folder. The folder is
-written by training.ship's write_shipped_folder (float16 weights, float32 config, processor and tokenizer
+written by training.release.ship's write_shipped_folder (float16 weights, float32 config, processor and tokenizer
 files), with the weights cut into shards plus their index and no metrics.json, so that the whole model
 passes through a channel that takes only a few files of limited size (a GPU machine's output folder takes
 8 files of 16 MiB). It is then loaded back through the Auto classes the app uses (`--model DIR`,
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from training.checkpointing import latest_checkpoint
+from training.run.checkpointing import latest_checkpoint
 
 MIB = 2**20
 
@@ -76,7 +76,7 @@ def export(source, out, max_shard_size="15MB", max_files: int = 8, max_file_mib:
     """Writes `out` from `source` (see model_folder) and checks its limits; returns its (name, bytes)."""
     import acai_hf  # noqa: F401
     from acai_hf.transcription import load
-    from training.ship import write_shipped_folder
+    from training.release.ship import write_shipped_folder
 
     out = Path(out)
     if out.is_dir() and any(out.iterdir()) and not (out / "config.json").is_file():

@@ -1,6 +1,6 @@
 """How a model reads the bundled example pages (examples/*.png), system by system, with their sidecar boxes.
 
-    python -m training.evaluate_examples [--model DIR] [--systems N]
+    python -m training.release.evaluate_examples [--model DIR] [--systems N]
 
 For each page, the first N systems (default 1) are cropped with the boxes in the page's sidecar JSON,
 transcribed as the app does (greedy, grammar-constrained) and scored against the sidecar's LMX: SER
@@ -14,7 +14,7 @@ from pathlib import Path
 from acai_hf.metrics.ser import corpus_ser
 from acai_hf.transcription import load, transcribe
 
-EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
 
 
 def evaluate_page(page_path: Path, model, processor, systems: int = 1) -> list[dict]:

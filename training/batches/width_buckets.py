@@ -6,7 +6,7 @@ cut into pools of `pool_batches` batches, each pool sorted by aspect ratio and c
 the batches shuffled again: nearly no padding, still random. The order is a pure function of
 (seed, epoch), so a resumed run can start in the middle of an epoch (`start`).
 
-Batches hold keys (epoch, index) for training.datasets_io.SystemRows, which derives per-row
+Batches hold keys (epoch, index) for training.batches.splits.SystemRows, which derives per-row
 augmentation seeds from them. With several processes each takes every world_size-th batch.
 """
 import io

@@ -3,17 +3,17 @@
 # geometry dataset with every core, continue the geometry recipe (training/README.md, run small-v21) on the
 # GPU, and export the model as ONE folder of at most 8 files of at most 16 MiB, all inside BUDGET_MINUTES.
 #
-#   OUTPUT=/where/the/model/goes bash training/gpu_run.sh    (from anywhere; it runs in the repo root, and
+#   OUTPUT=/where/the/model/goes bash training/supervised/gpu_run.sh    (from anywhere; it runs in the repo root, and
 #                                                              relative paths below are from there)
 #
 # Time (defaults, 11 minutes): preflight ~10 s; build <= BUILD_MAX_MINUTES (30,000 systems, ~2-3 min on
 # 16 cores; a slower build is cut there and trained on as far as it got); a calibration run of CAL_STEPS
 # steps measures the pace; the resumed run gets the steps that fit until EXPORT_SECONDS before the end,
-# so its cosine reaches its floor as time runs out (training/step_budget.py); then the export and its
-# checks (training/export_shards.py). Every setting below can be overridden from the environment; tiny
+# so its cosine reaches its floor as time runs out (training/supervised/step_budget.py); then the export and its
+# checks (training/release/export_shards.py). Every setting below can be overridden from the environment; tiny
 # sizes run it on a CPU (tests/test_gpu_run.py). The log is $WORK/gpu_run.log and stdout.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 SECONDS=0
 
 BUDGET_MINUTES=${BUDGET_MINUTES:-11}
@@ -81,9 +81,9 @@ missing = [name for name in needed if importlib.util.find_spec(name) is None]
 if missing:
     sys.exit(f"missing Python packages: {' '.join(missing)} (carry them as wheels)")
 import torch, transformers
-import training.train  # noqa: F401  (the trainer's own imports, against this transformers)
-from training.export_shards import export, generate_tokens, smoke_image
-from training.precision import resolve_precision
+import training.supervised.train  # noqa: F401  (the trainer's own imports, against this transformers)
+from training.release.export_shards import export, generate_tokens, smoke_image
+from training.run.precision import resolve_precision
 device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
 print(f"torch {torch.__version__}, transformers {transformers.__version__}, {device}, "
       f"precision auto -> {resolve_precision('auto')}")
@@ -146,7 +146,7 @@ left=$(( TRAIN_END - SECONDS ))
 say "calibration: $cal steps of batch $BATCH (dev CE only, no decoding)"
 cal_started=$SECONDS
 train_rc=0
-timeout --kill-after=10 "$left" "$PYTHON" -m training.train --dataset "$DATA" --out "$RUN" "${start[@]}" \
+timeout --kill-after=10 "$left" "$PYTHON" -m training.supervised.train --dataset "$DATA" --out "$RUN" "${start[@]}" \
     "${recipe[@]}" --total-steps "$guess" --stop-at "$cal" --max-minutes "$CAL_MAX_MINUTES" --decode-limit 0 \
     || train_rc=$?
 [ "$train_rc" = 0 ] || die "calibration run (exit $train_rc)"
@@ -155,13 +155,13 @@ cal_seconds=$(( SECONDS - cal_started ))
 rm -rf "$RUN/best" "$RUN/final"
 
 left=$(( TRAIN_END - SECONDS ))
-plan=$("$PYTHON" -m training.step_budget "$RUN" --seconds "$left" --calibration-seconds "$cal_seconds" \
+plan=$("$PYTHON" -m training.supervised.step_budget "$RUN" --seconds "$left" --calibration-seconds "$cal_seconds" \
     --eval-every "$EVAL_EVERY" --eval-seconds "$EVAL_SECONDS" ${STEPS:+--max-steps "$STEPS"}) || die "time plan"
 read -r total minutes <<<"$plan"
 done_steps=$(tail -n 1 "$RUN/train.csv" | cut -d, -f1)
 if [ "$total" -gt "$done_steps" ] && [ "$left" -gt 0 ]; then
     say "training: steps $done_steps -> $total, loop at most $minutes min, hard stop in $left s"
-    timeout --kill-after=10 "$left" "$PYTHON" -m training.train --resume "$RUN" --total-steps "$total" \
+    timeout --kill-after=10 "$left" "$PYTHON" -m training.supervised.train --resume "$RUN" --total-steps "$total" \
         --max-minutes "$minutes" --decode-limit "$DECODE_LIMIT" || train_rc=$?
     # killed at the hard stop, the run's checkpoints still hold its last saved steps: export those
     [ "$train_rc" = 0 ] || say "WARNING: the training run exited with $train_rc; exporting what it saved"
@@ -180,7 +180,7 @@ awk -F, -v every="$SAVE_EVERY" 'NR == 1 || $1 % every == 0 { print; shown = NR }
 source=$RUN
 [ -f "$RUN/final/config.json" ] && source=$RUN/final
 say "export $source to $OUTPUT (shards of $SHARD_SIZE; at most $MAX_FILES files of $MAX_FILE_MIB MiB)"
-"$PYTHON" -m training.export_shards "$source" --out "$OUTPUT" --max-shard-size "$SHARD_SIZE" --max-files "$MAX_FILES" \
+"$PYTHON" -m training.release.export_shards "$source" --out "$OUTPUT" --max-shard-size "$SHARD_SIZE" --max-files "$MAX_FILES" \
     --max-file-mib "$MAX_FILE_MIB" --dataset "$DATA" || die "export (see above: limits or loading)"
 if [ "$SECONDS" -gt "$DEADLINE" ]; then
     say "WARNING: over the budget of $BUDGET_MINUTES min by $(( SECONDS - DEADLINE )) s"

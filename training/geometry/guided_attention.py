@@ -8,7 +8,7 @@ image's width, give or take half a measure (engraved measures differ in width). 
 of attention that falls outside that band, for some heads only (the others stay free, e.g. to read the
 clefs and key at the start of the system), and systems of one measure are left out.
 
-When the barlines of a system were found (training.measure_spans), the prior is sharper and covers
+When the barlines of a system were found (training.geometry.measure_spans), the prior is sharper and covers
 one-measure systems too: each measure has its true span, and within it a token lies about as far
 across as it is far through its voice's stretch of tokens (a measure's voices are separated by
 `backup`, and each runs from the measure's start to its end), give or take a fifth of the measure.

@@ -1,14 +1,14 @@
 """GRPO fine-tuning of the decoder of a trained Acai model (the optional last phase, DESIGN.md).
 
-    python -m training.grpo --model runs/small/best --dataset ~/.cache/acai-omr/data-v1 \\
+    python -m training.grpo.train --model runs/small/best --dataset ~/.cache/acai-omr/data-v1 \\
         --output-dir runs/grpo --steps 2000 --batch-size 2 --group-size 8
-    python -m training.grpo --resume runs/grpo [--steps 4000]
+    python -m training.grpo.train --resume runs/grpo [--steps 4000]
 
 Per step: G rollouts per image sampled from the temperature softmax (full vocabulary unless
---top-k), rewards R = l_t exp(-a_t TEDn) + l_w WF + l_f F1 - l_r repeat - l_l len (training.rewards;
+--top-k), rewards R = l_t exp(-a_t TEDn) + l_w WF + l_f F1 - l_r repeat - l_l len (training.grpo.rewards;
 TEDn for all rollouts at once over processes), group-normalised advantages, `--inner-steps` clipped
-ratio updates with the entropy bonus and a fading teacher-forced CE term (training.grpo_step).
-Curriculum ramps are `--NAME START END` (training.grpo_schedule). Checkpoints as in the trainer;
+ratio updates with the entropy bonus and a fading teacher-forced CE term (training.grpo.step).
+Curriculum ramps are `--NAME START END` (training.grpo.schedule). Checkpoints as in the trainer;
 `--eval-every` scores greedy transcriptions of dev rows with the same reward and keeps the best.
 """
 import argparse
@@ -24,23 +24,23 @@ import acai_hf  # noqa: F401  (registers the Auto classes)
 from acai_hf.generation_acai import lmx_transition_table
 from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration
 from acai_hf.processing_acai import AcaiOMRProcessor
-from training.checkpointing import (
+from training.batches.collate import SystemCollator
+from training.batches.splits import SystemRows, load_splits
+from training.batches.width_buckets import WidthBucketSampler
+from training.data.augment import CameraAugment
+from training.grpo.rewards import weighted_rewards
+from training.grpo.schedule import Curriculum
+from training.grpo.step import GRPOSettings, freeze_for_grpo, grpo_step, reward_setup
+from training.run.checkpointing import (
     latest_checkpoint,
     load_checkpoint,
     save_best,
     save_checkpoint,
 )
-from training.collate import SystemCollator
-from training.data.augment import CameraAugment
-from training.datasets_io import SystemRows, load_splits
-from training.grpo_schedule import Curriculum
-from training.grpo_step import GRPOSettings, freeze_for_grpo, grpo_step, reward_setup
-from training.launch import make_accelerator
-from training.layer_decay import no_weight_decay
-from training.lr_sched import set_lr
-from training.precision import CHOICES, resolve_precision
-from training.rewards import weighted_rewards
-from training.width_buckets import WidthBucketSampler
+from training.run.launch import make_accelerator
+from training.run.layer_decay import no_weight_decay
+from training.run.lr_sched import set_lr
+from training.run.precision import CHOICES, resolve_precision
 
 RAMPS = ("temperature", "top_k", "max_new_tokens", "length_weight", "entropy_beta", "ce_weight")
 
@@ -211,7 +211,7 @@ def _gradient_averager(accelerator):
 @torch.no_grad()
 def _evaluate_and_keep_best(model, processor, dev, settings, values, args, state, run_dir, accelerator):
     """Mean reward (and its components) of greedy transcriptions of the first dev rows; best kept."""
-    from training.evaluate import decode
+    from training.release.evaluate import decode
 
     if not accelerator.is_main_process:
         accelerator.wait_for_everyone()

@@ -1,12 +1,12 @@
 """Write the model card (`model_card.md`, and README.md in the model folder) from measured files only.
 
-    python -m training.model_card checkpoints/acai-omr-small --run ~/.cache/acai-omr/runs/RUN
+    python -m training.release.model_card checkpoints/acai-omr-small --run ~/.cache/acai-omr/runs/RUN
 
 Every figure in the card is read from a file a repo command wrote:
 - MODEL/eval-test.json, eval-test-augmented.json and (if present) eval-test-int8.json (+ -predictions.jsonl):
-  `training.evaluate`
-- MODEL/metrics.json: `training.ship` (dev figures, and the checkpoint the weights came from)
-- RUN/args.json, train.csv, dev.csv, curves.png: `training.train`
+  `training.release.evaluate`
+- MODEL/metrics.json: `training.release.ship` (dev figures, and the checkpoint the weights came from)
+- RUN/args.json, train.csv, dev.csv, curves.png: `training.supervised.train`
 - the dataset's build.json: `training.data build`
 The training curve is copied into the model folder as training_curves.png, so it travels with the model.
 """
@@ -17,9 +17,9 @@ import shutil
 from pathlib import Path
 
 from acai_hf.metrics.ser import corpus_ser
-from training.run_log import cpu_name, read_csv
+from training.run.logs import cpu_name, read_csv
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 TARGETS = {"ser": 0.10, "tedn": 0.12, "ser_augmented": 0.20}  # issue #7
 LENGTH_BUCKETS = ((0, 100), (100, 200), (200, 400), (400, 10**9))
 
@@ -121,7 +121,7 @@ def lineage(run: Path, step: int | None = None) -> list[dict]:
                       "machine": read_json(run / "machine.json"), "dataset": args.get("dataset")})
         if not args.get("init_from"):
             break
-        # a start from a shipped model folder names the run its weights came from (training.train records it)
+        # a start from a shipped model folder names the run its weights came from (training.supervised.train records it)
         source = Path(args.get("init_from_source") or args["init_from"]).expanduser()
         parent = source.parent.parent if source.parent.name == "checkpoints" else source.parent
         if parent.resolve() in seen:
@@ -240,7 +240,7 @@ def render(model_dir: Path, run: Path | None) -> str:
                 "- The runs, each starting from the previous one's weights (settings of the last run above): "
                 + " -> ".join(f"`{link['run']}`" if link.get("external") else f"`{link['run']}` ({link['steps']} steps)"
                               for link in facts["chain"]) + ".",
-                f"- Command: `python -m training.train --dataset {args.get('dataset')} --preset {args.get('preset')} "
+                f"- Command: `python -m training.supervised.train --dataset {args.get('dataset')} --preset {args.get('preset')} "
                 + " ".join(f"--set {o}" for o in args.get("overrides") or []) + " ...` (full arguments in the run's "
                 "`args.json`; the plan and the runs are in `training/README.md`).",
                 "", "![training curves](training_curves.png)", ""]
@@ -249,12 +249,12 @@ def render(model_dir: Path, run: Path | None) -> str:
     out += ["## Results", "",
             "Greedy decoding on the test split (reserved music21 pieces rendered by our engine), micro-averaged:", "",
             results_table(clean, augmented, int8), "",
-            "Reproduce: `python -m training.evaluate checkpoints/acai-omr-small --dataset DATA --split test` "
+            "Reproduce: `python -m training.release.evaluate checkpoints/acai-omr-small --dataset DATA --split test` "
             "(add `--augment` for the camera-like row, `--int8` for the int8 one: the decoder's linear layers with "
             "int8 weights, faster on a CPU, `python app.py --int8`).", "",
             *target_lines(clean, augmented), ""]
     if dev:
-        out += [f"Dev split ({shipped.get('dev_limit')} systems, when shipped by `training.ship`): "
+        out += [f"Dev split ({shipped.get('dev_limit')} systems, when shipped by `training.release.ship`): "
                 f"SER {pct(dev.get('ser'))}, TEDn {pct(dev.get('tedn'))}.", ""]
     out += ["## Known limitations (measured)", ""]
     if lengths:
@@ -271,22 +271,22 @@ def render(model_dir: Path, run: Path | None) -> str:
     if source_metrics.get("dev_pitch_ce") is not None:
         out.append(f"- Pitches: on dev, the cross-entropy on pitch tokens is {source_metrics['dev_pitch_ce']:.3f} with each "
                    f"system's own image and {source_metrics['dev_pitch_ce_swapped_images']:.3f} with another system's "
-                   "(`training.train`'s dev evaluation). The smaller that gap, the more the model guesses pitches from "
+                   "(`training.supervised.train`'s dev evaluation). The smaller that gap, the more the model guesses pitches from "
                    "the music so far instead of reading them.")
     out += ["- Trained on engraved, synthetic renderings only: real scans and phone photos are out of distribution "
             "(the augmented row above is our proxy for them).", "",
             "## Fine-tune it on your data", "",
             "```bash",
-            "python -m training.train --init-from checkpoints/acai-omr-small --dataset DATA --out runs/my-run",
+            "python -m training.supervised.train --init-from checkpoints/acai-omr-small --dataset DATA --out runs/my-run",
             "```",
             "`DATA` is our engine's output, an OLiMPiC-layout folder, or a Hugging Face dataset with `image` and "
             "`lmx` columns (`--image-column`, `--lmx-column`).", "",
             "## Push it to the Hub", "",
             "```bash",
-            "python -m training.train ... --push-to-hub USER/acai-omr-small   # at the end of a run",
+            "python -m training.supervised.train ... --push-to-hub USER/acai-omr-small   # at the end of a run",
             "huggingface-cli upload USER/acai-omr-small checkpoints/acai-omr-small   # the shipped folder as it is",
             "```", "",
-            f"Card written by `python -m training.model_card {model_dir} --run RUN`.", ""]
+            f"Card written by `python -m training.release.model_card {model_dir} --run RUN`.", ""]
     return "\n".join(out)
 
 

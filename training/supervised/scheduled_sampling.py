@@ -21,9 +21,9 @@ import torch.nn.functional as F
 from torch import nn
 from transformers.models.vision_encoder_decoder.modeling_vision_encoder_decoder import shift_tokens_right
 
-from training.box_attention import box_attention_loss
-from training.geometry_targets import keys_in_boxes
-from training.guided_attention import guided_attention_loss, image_columns, key_positions
+from training.geometry.box_attention import box_attention_loss
+from training.geometry.guided_attention import guided_attention_loss, image_columns, key_positions
+from training.geometry.targets import keys_in_boxes
 
 FIRST_LMX_ID = 4  # ids below are the tokenizer's specials (pad, bos, eos, unk)
 
@@ -97,14 +97,14 @@ class ScheduledSampling(nn.Module):
         self.model = model
         self.detach_first_pass = detach_first_pass
         self.group_size = group_size
-        # training.guided_attention: weight, the heads per layer it steers (default half), the `measure` token
+        # training.geometry.guided_attention: weight, the heads per layer it steers (default half), the `measure` token
         self.guided_weight = guided_weight
         self.guided_heads = guided_heads or max(1, model.config.decoder.num_attention_heads // 2)
         self.measure_id = measure_id
         self.backup_id = backup_id  # with measure spans: splits a measure into its voices' stretches
         if guided_weight and measure_id is None:
             raise ValueError("guided attention needs the id of the `measure` token")
-        # training.box_attention: weight of pulling the steered heads onto each token's engraved box
+        # training.geometry.box_attention: weight of pulling the steered heads onto each token's engraved box
         self.box_weight = box_weight
         # share of the teacher-forced decoder inputs replaced by random LMX tokens (SMT, DAN: ~0.2)
         self.corrupt_prob = corrupt_prob
@@ -128,7 +128,7 @@ class ScheduledSampling(nn.Module):
         """-> (loss, pass-2 logits, detached and zero where padded). labels: (B, T), padded with -100.
         The loss is the CE plus, when the model has a bag-of-tokens head, its weighted auxiliary loss,
         and with guided attention its weighted prior (sharper where `measure_spans` are known, see
-        training.guided_attention); with the engraver's geometry (training.collate), the box attention
+        training.geometry.guided_attention); with the engraver's geometry (training.batches.collate), the box attention
         loss on `token_patch_boxes` and the dense head's loss on `dense_targets`. `self.parts` keeps
         each (floats) for logging."""
         encoder_states, encoder_mask, encoder_output = self.model.encode(pixel_values, pixel_mask,

@@ -1,15 +1,15 @@
 """Masked-autoencoder pretraining of the Acai encoder on system images.
 
-    python -m training.pretrain_mae --dataset ~/.cache/acai-omr/data-v1 --preset small \\
+    python -m training.mae.pretrain --dataset ~/.cache/acai-omr/data-v1 --preset small \\
         --output-dir runs/mae-small --epochs 100 --warmup-epochs 10 --export runs/mae-small/init
-    python -m training.pretrain_mae --resume runs/mae-small [--epochs 200] [--export DIR]
+    python -m training.mae.pretrain --resume runs/mae-small [--epochs 200] [--export DIR]
 
 Defaults follow the original (DESIGN.md): mask ratio .75, AdamW with lr = blr * effective batch / 256
 (blr 1.5e-4), betas (0.9, 0.95), weight decay .05 (not on biases, norms, the mask token), linear
 warm-up then cosine, augmentation p .2 with the clean image as the reconstruction target. Checkpoints
-(training.checkpointing) hold model, optimizer, RNG and data position, so `--resume` continues the
+(training.run.checkpointing) hold model, optimizer, RNG and data position, so `--resume` continues the
 same run; `--export DIR` writes an AcaiOMRForConditionalGeneration (our encoder, a fresh decoder)
-that `training.train --init-from DIR` starts from. Resuming a finished run with `--export` just exports.
+that `training.supervised.train --init-from DIR` starts from. Resuming a finished run with `--export` just exports.
 """
 import argparse
 import csv
@@ -25,16 +25,16 @@ import acai_hf  # noqa: F401  (registers the Auto classes)
 from acai_hf.configuration_acai import AcaiOMRConfig
 from acai_hf.processing_acai import AcaiOMRProcessor
 from acai_hf.transcription import default_processor
-from training.checkpointing import latest_checkpoint, load_checkpoint, save_checkpoint
-from training.collate import SystemCollator
+from training.batches.collate import SystemCollator
+from training.batches.splits import SystemRows, load_splits
+from training.batches.width_buckets import WidthBucketSampler, aspect_ratios
 from training.data.augment import CameraAugment
-from training.datasets_io import SystemRows, load_splits
-from training.fast_path import align_optimizer_state, channels_last_stem
-from training.launch import make_accelerator
-from training.lr_sched import set_lr
-from training.mae_model import AcaiMAE, MAEConfig
-from training.precision import CHOICES, resolve_precision
-from training.width_buckets import WidthBucketSampler, aspect_ratios
+from training.mae.model import AcaiMAE, MAEConfig
+from training.run.checkpointing import latest_checkpoint, load_checkpoint, save_checkpoint
+from training.run.fast_path import align_optimizer_state, channels_last_stem
+from training.run.launch import make_accelerator
+from training.run.lr_sched import set_lr
+from training.run.precision import CHOICES, resolve_precision
 
 DEFAULT_DATASET = "~/.cache/acai-omr/data-v1"
 
@@ -111,7 +111,7 @@ def main(argv=None):
     else:
         config = AcaiOMRConfig.from_preset(args.preset)
         model = AcaiMAE(config, MAEConfig.from_preset(args.mae_preset or args.preset, mask_ratio=args.mask_ratio))
-    channels_last_stem(model)  # a layout only: faster convolutions (training/fast_path.py)
+    channels_last_stem(model)  # a layout only: faster convolutions (training/run/fast_path.py)
     processor = build_processor(model.config, args.max_patches)
 
     train, _ = load_splits(args.dataset)

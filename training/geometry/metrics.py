@@ -2,8 +2,8 @@
 encoder's dense head say what is in each patch? Sums over a batch, to be added up over the dev set."""
 import torch
 
-from training.box_attention import box_attention_loss
-from training.geometry_targets import keys_in_boxes
+from training.geometry.box_attention import box_attention_loss
+from training.geometry.targets import keys_in_boxes
 
 
 @torch.no_grad()

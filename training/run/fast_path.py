@@ -6,7 +6,7 @@ with the plain path). What each buys on our 2-core AVX2 CPU: bench/train_step.py
 - `align_optimizer_state`: a resumed optimizer state in the parameters' (new) layout.
 Not here: torch.compile of the transformer blocks, slower than eager in the full step on this CPU
 (bench/train_step.py, path default-compile); the conv stem does not compile at all.
-Decoder length groups (the largest saving after width buckets) live in training.scheduled_sampling.
+Decoder length groups (the largest saving after width buckets) live in training.supervised.scheduled_sampling.
 """
 import torch
 

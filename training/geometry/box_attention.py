@@ -1,6 +1,6 @@
 """Cross-attention supervised with the engraver's geometry: chosen heads are pulled onto each token's box.
 
-Where guided attention (training/guided_attention.py) only knows a band of the width from barlines
+Where guided attention (training/geometry/guided_attention.py) only knows a band of the width from barlines
 and a token's place in its voice, the data engine knows the very symbol each token belongs to
 (training/data/token_geometry.py). For the query that predicts a token, the loss is -log of the
 attention mass its steered heads put on the patches its symbol touches, averaged over the tokens that

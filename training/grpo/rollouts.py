@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 
 from acai_hf.modeling_acai import growing_cache
-from training.grpo_loss import sampling_logprobs, top_k_support
+from training.grpo.loss import sampling_logprobs, top_k_support
 
 
 @dataclass

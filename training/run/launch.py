@@ -9,10 +9,10 @@ import os
 
 from accelerate import Accelerator
 
-from training.precision import accelerate_mixed_precision
+from training.run.precision import accelerate_mixed_precision
 
-CPU_HINT = ("on CPUs, launch with `ACCELERATE_USE_CPU=1 torchrun --nproc_per_node N -m training.train ...` "
-            "(gloo); on GPUs, with `accelerate launch --multi_gpu --num_processes N -m training.train ...`")
+CPU_HINT = ("on CPUs, launch with `ACCELERATE_USE_CPU=1 torchrun --nproc_per_node N -m training.supervised.train ...` "
+            "(gloo); on GPUs, with `accelerate launch --multi_gpu --num_processes N -m training.supervised.train ...`")
 
 
 def make_accelerator(precision: str, **kwargs) -> Accelerator:

@@ -13,10 +13,10 @@ import torch
 import torch.nn.functional as F
 from transformers.models.vision_encoder_decoder.modeling_vision_encoder_decoder import shift_tokens_right
 
-from training.grpo_loss import clipped_objective, group_advantages, normalised_entropy
-from training.rewards import (length_penalty, note_f1_reward, repeat_penalty, tedn_reward, weighted_rewards,
+from training.grpo.loss import clipped_objective, group_advantages, normalised_entropy
+from training.grpo.rewards import (length_penalty, note_f1_reward, repeat_penalty, tedn_reward, weighted_rewards,
                               wellformedness_reward)
-from training.rollouts import decode_rollouts, policy_logprobs, sample_rollouts
+from training.grpo.rollouts import decode_rollouts, policy_logprobs, sample_rollouts
 
 
 @dataclass

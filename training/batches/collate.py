@@ -3,24 +3,24 @@
 With an `augment` (training.data.augment.CameraAugment) each image is augmented and its clean
 version comes along as `clean_pixel_values` (the MAE reconstruction target; same size, so it shares
 `pixel_mask`). Augmentation is reproducible when a row carries a `seed` (see
-training.datasets_io.SystemRows): a resumed run then sees the very same augmented images.
+training.batches.splits.SystemRows): a resumed run then sees the very same augmented images.
 With `with_measure_spans`, `measure_spans` (B, most measures, 2) holds where each measure lies, found
-on the clean image (training.measure_spans), NaN for systems where the barlines could not be trusted.
+on the clean image (training.geometry.measure_spans), NaN for systems where the barlines could not be trusted.
 With `with_geometry`, rows that carry the engraver's geometry (`token_boxes`, `token_glyph_boxes`;
 augmentation moves them with the pixels) add `token_patch_boxes` (B, T, 4: each label position's box
 in patch units, NaN where none; with `box_glyphs` joined with the token's own glyph) and `dense_targets` (B, N, V: what each patch holds) from
-training.geometry_targets. With `short_prob` > 0 (the short-to-long curriculum; the trainer lowers it
+training.geometry.targets. With `short_prob` > 0 (the short-to-long curriculum; the trainer lowers it
 as training goes on), that share of the rows with geometry is cut after its first one or two measures
-(training.short_crops), drawn from the row's own seed.
+(training.geometry.short_crops), drawn from the row's own seed.
 """
 import numpy as np
 import torch
 
 from training.data.grayscale import to_grayscale
 from training.data.schema import GEOMETRY_COLUMNS
-from training.geometry_targets import dense_targets, image_scale, patch_boxes
-from training.measure_spans import measure_spans
-from training.short_crops import crop_to_measures
+from training.geometry.measure_spans import measure_spans
+from training.geometry.short_crops import crop_to_measures
+from training.geometry.targets import dense_targets, image_scale, patch_boxes
 
 
 class SystemCollator:

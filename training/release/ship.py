@@ -1,6 +1,6 @@
 """Ship a trained model as the app's default: `checkpoints/acai-omr-small/`.
 
-    python -m training.ship RUN/best --dataset ~/.cache/acai-omr/data-v1 [--dev-limit 100] [--force]
+    python -m training.release.ship RUN/best --dataset ~/.cache/acai-omr/data-v1 [--dev-limit 100] [--force]
 
 The candidate and the model already shipped are decoded greedily on the same dev systems; the candidate
 replaces the shipped one only when its dev SER is lower (or with --force, or when nothing ships yet).
@@ -19,9 +19,9 @@ from pathlib import Path
 
 import torch
 
-from training.checkpointing import _replace_dir
+from training.run.checkpointing import _replace_dir
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 DEFAULT_TARGET = REPO / "checkpoints" / "acai-omr-small"
 MAX_BYTES = 50 * 2**20
 
@@ -62,9 +62,9 @@ def write_shipped_folder(model, processor, out: Path, metrics: dict | None, card
 
 
 def dev_metrics(model, processor, dataset, limit: int, batch_size: int = 8) -> dict:
-    """Greedy decoding on the first `limit` dev systems: training.evaluate's metrics."""
+    """Greedy decoding on the first `limit` dev systems: training.release.evaluate's metrics."""
     from training.data.loaders import load_system_dataset
-    from training.evaluate import decode, score
+    from training.release.evaluate import decode, score
 
     data = load_system_dataset(dataset, "dev")
     data = data.select(range(min(limit, len(data))))
