@@ -8,6 +8,8 @@
 A checkpoint is written into `<name>.tmp` and renamed when complete, so a run killed mid-write
 leaves the previous checkpoint intact. Every process saves its own RNG states: after a resume each
 one continues the very same random stream (dropout, Gumbel noise, scheduled-sampling draws).
+trainer_state.json holds the step, the data position (`epoch`, `position`: global batches of that epoch
+done) and the run's arguments (`args`).
 """
 import json
 import os
@@ -19,7 +21,9 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
+CHECKPOINTS = "checkpoints"  # <run>/checkpoints/
 LATEST = "latest"
+STATE = "trainer_state.json"
 
 
 def rng_state() -> dict:
@@ -76,7 +80,7 @@ def save_checkpoint(directory, step: int, model, optimizer, state: dict, process
         if processor is not None:
             processor.save_pretrained(tmp)
         torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-        (tmp / "trainer_state.json").write_text(json.dumps(state, indent=1))
+        (tmp / STATE).write_text(json.dumps(state, indent=1))
     barrier()
     torch.save(rng_state(), tmp / f"rng-{rank}.pt")
     barrier()
@@ -93,9 +97,9 @@ def save_checkpoint(directory, step: int, model, optimizer, state: dict, process
 def latest_checkpoint(path) -> Path | None:
     """A checkpoint folder from a run folder, its checkpoints/ folder or a checkpoint itself."""
     path = Path(path)
-    if (path / "trainer_state.json").is_file():
+    if (path / STATE).is_file():
         return path
-    for directory in (path / "checkpoints", path):
+    for directory in (path / CHECKPOINTS, path):
         if (directory / LATEST).is_file():
             return directory / (directory / LATEST).read_text().strip()
     return None
@@ -113,7 +117,16 @@ def load_checkpoint(path, model, optimizer=None, accelerator=None) -> dict:
     if not rng_file.exists():  # resumed on more processes than saved: the others start fresh streams
         rng_file = path / "rng-0.pt"
     set_rng_state(torch.load(rng_file, weights_only=False))
-    return json.loads((path / "trainer_state.json").read_text())
+    return read_state(path)
+
+
+def read_state(path) -> dict:
+    """A checkpoint's trainer state. MAE and GRPO checkpoints written before the trainers shared one
+    skeleton name the data position `batch_in_epoch`: it is read as `position`."""
+    state = json.loads((Path(path) / STATE).read_text())
+    if "batch_in_epoch" in state:
+        state["position"] = state.pop("batch_in_epoch")
+    return state
 
 
 def save_best(run_dir, model, processor, metrics: dict, accelerator=None) -> Path:
@@ -138,5 +151,5 @@ def best_metrics(run_dir) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-__all__ = ["save_checkpoint", "load_checkpoint", "latest_checkpoint", "save_best", "best_metrics",
-           "rng_state", "set_rng_state"]
+__all__ = ["CHECKPOINTS", "save_checkpoint", "load_checkpoint", "latest_checkpoint", "read_state", "save_best",
+           "best_metrics", "rng_state", "set_rng_state"]
