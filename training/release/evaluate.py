@@ -6,7 +6,7 @@ measures, speed.
 MODEL is a folder saved by training (a checkpoint, best/, final/) or a Hub id. Writes
 <out>/eval-<split>[-augmented].json and .md, and every prediction beside its gold in
 eval-<split>[-augmented]-predictions.jsonl (out defaults to MODEL's folder when it is one). `decode` and
-`score` also serve the trainer's periodic dev evaluation.
+`score` also serve the trainers' dev evaluations (dev_evaluation.py beside this file, and GRPO's).
 """
 import argparse
 import json
@@ -144,7 +144,8 @@ def main(argv=None) -> dict:
     title = (f"{args.model} on {args.split}" + (" (camera-like augmentation)" if args.augment else "")
              + (" (int8 decoder)" if args.int8 else ""))
     (out / f"{name}.json").write_text(json.dumps(metrics, indent=1))
-    with open(out / f"{name}-predictions.jsonl", "w") as f:  # per system, for error analysis (training/release/model_card.py)
+    # per system, for error analysis (training/release/model_card.py)
+    with open(out / f"{name}-predictions.jsonl", "w") as f:
         for index, (prediction, gold) in enumerate(zip(predictions, data["lmx"])):
             f.write(json.dumps({"index": index, "prediction": prediction, "gold": gold}) + "\n")
     (out / f"{name}.md").write_text(markdown_table(metrics, title))
