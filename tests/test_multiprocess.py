@@ -62,12 +62,12 @@ def test_two_processes_train_and_resume_exactly(data, tmp_path):
 
 
 def test_two_processes_mae_and_grpo(data, tmp_path):
-    ok(torchrun("training.mae.pretrain", "--dataset", data, "--preset", "tiny", "--output-dir", str(tmp_path / "mae"),
-                "--batch-size", "2", "--max-steps", "2", "--warmup-epochs", "0", "--precision", "fp32",
+    ok(torchrun("training.mae.pretrain", "--dataset", data, "--preset", "tiny", "--out", str(tmp_path / "mae"),
+                "--batch-size", "2", "--total-steps", "2", "--warmup-epochs", "0", "--precision", "fp32",
                 "--threads", "1", "--export", str(tmp_path / "init")))
     assert (tmp_path / "init" / "model.safetensors").is_file()
-    done = ok(torchrun("training.grpo.train", "--model", str(tmp_path / "init"), "--dataset", data,
-                       "--output-dir", str(tmp_path / "grpo"), "--steps", "1", "--batch-size", "1",
+    done = ok(torchrun("training.grpo.train", "--init-from", str(tmp_path / "init"), "--dataset", data,
+                       "--out", str(tmp_path / "grpo"), "--total-steps", "1", "--batch-size", "1",
                        "--group-size", "2", "--max-new-tokens", "12", "12", "--reward-workers", "1",
                        "--precision", "fp32", "--threads", "1"))
     assert done.stdout.count("GRPO:") == 1  # the main process reports, once

@@ -72,9 +72,9 @@ def test_mae_to_evaluation_chain(tmp_path):
 
     # 1. MAE pretraining, 2 steps, exported as a model initialisation
     init = tmp_path / "mae-init"
-    pretrain_mae.main(["--dataset", data, "--preset", "tiny", "--output-dir", str(tmp_path / "mae"),
-                       "--batch-size", "4", "--num-workers", "0", "--warmup-epochs", "0", "--lr", "1e-2",
-                       "--max-steps", "2", "--threads", "1", "--export", str(init)])
+    pretrain_mae.main(["--dataset", data, "--preset", "tiny", "--out", str(tmp_path / "mae"),
+                       "--batch-size", "4", "--workers", "0", "--warmup-epochs", "0", "--lr", "1e-2",
+                       "--total-steps", "2", "--threads", "1", "--export", str(init)])
     exported = weights(init, "encoder.")
 
     # 2. scheduled sampling from the export, uninterrupted
@@ -104,9 +104,9 @@ def test_mae_to_evaluation_chain(tmp_path):
     assert logged_steps(killed) == logged_steps(straight) and len(logged_steps(straight)) == STEPS + 1
 
     # 4. one GRPO step from the trained model: only the decoder moves
-    grpo.main(["--model", str(killed / "final"), "--dataset", data, "--output-dir", str(tmp_path / "grpo"),
-               "--steps", "1", "--batch-size", "2", "--group-size", "2", "--max-new-tokens", "24", "24",
-               "--reward-workers", "1", "--num-workers", "0", "--threads", "1"])
+    grpo.main(["--init-from", str(killed / "final"), "--dataset", data, "--out", str(tmp_path / "grpo"),
+               "--total-steps", "1", "--batch-size", "2", "--group-size", "2", "--max-new-tokens", "24", "24",
+               "--reward-workers", "1", "--workers", "0", "--threads", "1"])
     tuned_dir = latest_checkpoint(tmp_path / "grpo")
     tuned, before = weights(tuned_dir), weights(killed / "final")
     changed = {k for k in before if not torch.equal(before[k], tuned[k])}
