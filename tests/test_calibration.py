@@ -116,7 +116,8 @@ def test_without_calibration_the_confidence_is_named_for_what_it_is(tiny_model_d
 
 
 def test_the_shipped_model_carries_a_checked_calibration():
-    """After training.release.ship, training.release.calibrate must run on dev and test (training/README.md, Shipping)."""
+    """After training.release.ship, training.release.calibrate must run on dev and test (training/README.md,
+    Shipping)."""
     from acai_hf.transcription import DEFAULT_CHECKPOINT
 
     if not (DEFAULT_CHECKPOINT / "config.json").is_file():

@@ -12,7 +12,8 @@ from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration, patch_mask
 from training.batches.collate import SystemCollator
 from training.data import render
 from training.data.sources.procedural import generate_piece
-from training.geometry.guided_attention import guided_attention_loss, key_positions, measure_bands, note_bands, stretch_fractions
+from training.geometry.guided_attention import (guided_attention_loss, key_positions, measure_bands, note_bands,
+                                                stretch_fractions)
 from training.geometry.measure_spans import measure_spans
 from training.supervised.scheduled_sampling import ScheduledSampling
 

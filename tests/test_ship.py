@@ -1,4 +1,5 @@
-"""training/release/ship.py: the shipped folder loads in float32 from float16 weights, stays small, replaces atomically."""
+"""training/release/ship.py: the shipped folder loads in float32 from float16 weights, stays small, replaces
+atomically."""
 import json
 
 import pytest

@@ -15,7 +15,7 @@ from transformers.models.vision_encoder_decoder.modeling_vision_encoder_decoder 
 
 from training.grpo.loss import clipped_objective, group_advantages, normalised_entropy
 from training.grpo.rewards import (length_penalty, note_f1_reward, repeat_penalty, tedn_reward, weighted_rewards,
-                              wellformedness_reward)
+                                   wellformedness_reward)
 from training.grpo.rollouts import decode_rollouts, policy_logprobs, sample_rollouts
 
 

@@ -1,7 +1,7 @@
 """Fit (dev) or check (test) the per-system expected accuracy the app shows (acai_hf.calibration).
 
-    python -m training.release.calibrate MODEL --dataset D [--dev-limit N]             # fit; writes MODEL/calibration.json
-    python -m training.release.calibrate MODEL --dataset D --split test [--limit N]    # its error on test, added to the file
+    python -m training.release.calibrate MODEL --dataset D [--dev-limit N]           # fit: MODEL/calibration.json
+    python -m training.release.calibrate MODEL --dataset D --split test [--limit N]  # its error on test, added there
 
 Systems are decoded as the app decodes them (greedy, LMX grammar, confidence from generate_lmx); each
 system's accuracy is 1 - its SER. Run after every `training.release.ship`: a new model's probabilities mean

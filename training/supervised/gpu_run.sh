@@ -180,8 +180,8 @@ awk -F, -v every="$SAVE_EVERY" 'NR == 1 || $1 % every == 0 { print; shown = NR }
 source=$RUN
 [ -f "$RUN/final/config.json" ] && source=$RUN/final
 say "export $source to $OUTPUT (shards of $SHARD_SIZE; at most $MAX_FILES files of $MAX_FILE_MIB MiB)"
-"$PYTHON" -m training.release.export_shards "$source" --out "$OUTPUT" --max-shard-size "$SHARD_SIZE" --max-files "$MAX_FILES" \
-    --max-file-mib "$MAX_FILE_MIB" --dataset "$DATA" || die "export (see above: limits or loading)"
+"$PYTHON" -m training.release.export_shards "$source" --out "$OUTPUT" --max-shard-size "$SHARD_SIZE" \
+    --max-files "$MAX_FILES" --max-file-mib "$MAX_FILE_MIB" --dataset "$DATA" || die "export (see above: limits or loading)"
 if [ "$SECONDS" -gt "$DEADLINE" ]; then
     say "WARNING: over the budget of $BUDGET_MINUTES min by $(( SECONDS - DEADLINE )) s"
 fi
