@@ -1,18 +1,18 @@
 """Training speed of the `small` preset on this CPU: images/s per training path, and model FLOP utilisation.
 
-A step is what training.train does at tf_prob 1: forward (ScheduledSampling wrapper, one decoder pass),
+A step is what training.supervised.train does at tf_prob 1: forward (ScheduledSampling wrapper, one decoder pass),
 CE, backward, gradient clipping, AdamW. The same images (engine data when present, else synthetic
 systems) go through every path, each in its own process; data loading is not timed. Paths:
 
     fp32-eager      fp32, AdamW's per-tensor loop (foreach=False), random batches (padded to the widest),
                     the decoder on the whole padded batch
-    foreach         + multi-tensor AdamW (what training.train uses)
+    foreach         + multi-tensor AdamW (what training.supervised.train uses)
     fused           + fused AdamW kernel instead (the trainer avoids it: wrong on mixed memory layouts)
     bf16            foreach + bf16 autocast (pays only with AMX / AVX512-BF16; without them, timed on
                     2 images of the first batch, as a full batch takes minutes)
-    bucketed        foreach + batches of similar width (training.width_buckets)
+    bucketed        foreach + batches of similar width (training.batches.width_buckets)
     grouped         + the decoder on groups of 4 sequences of similar label length
-    default         + channels-last conv stem: what training.train does on this CPU (training.fast_path)
+    default         + channels-last conv stem: what training.supervised.train does on this CPU (training.run.fast_path)
     default-compile + torch.compile of every transformer block (dynamic shapes)
 
 MFU = FLOPs counted by torch's FlopCounterMode over the timed steps / time / peak matmul FLOP/s, the
@@ -46,7 +46,7 @@ PATHS = {
     "default": {**EAGER, "optimizer": "foreach", "grouping": "bucketed", "decoder_groups": 4, "channels_last": True},
 }
 PATHS["default-compile"] = {**PATHS["default"], "compile": True}
-DEFAULT_PATH = "default"  # training.train's defaults on this CPU (precision auto -> fp32 without AMX)
+DEFAULT_PATH = "default"  # training.supervised.train's defaults on this CPU (precision auto -> fp32 without AMX)
 DATASET = Path("~/.cache/acai-omr/data-v1").expanduser()
 
 
@@ -56,14 +56,14 @@ def make_batches(batch_size: int, batches: int, seed: int) -> dict:
 
     from acai_hf.configuration_acai import AcaiOMRConfig
     from acai_hf.transcription import default_processor
-    from training.collate import SystemCollator
+    from training.batches.collate import SystemCollator
 
     config = AcaiOMRConfig.from_preset("small")
     processor = default_processor(config)
     count = batch_size * batches
     rng = np.random.default_rng(seed)
     if DATASET.exists():
-        from training.datasets_io import load_splits
+        from training.batches.splits import load_splits
 
         train, _ = load_splits(str(DATASET))
         rows = [train[int(i)] for i in rng.choice(len(train), count, replace=False)]
@@ -121,9 +121,9 @@ def run_path(name: str, batches_file: str, passes: int, threads: int | None) -> 
     from torch.utils.flop_counter import FlopCounterMode
 
     from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration
-    from training.fast_path import channels_last_stem
-    from training.precision import cpu_has_fast_bf16
-    from training.scheduled_sampling import ScheduledSampling
+    from training.run.fast_path import channels_last_stem
+    from training.run.precision import cpu_has_fast_bf16
+    from training.supervised.scheduled_sampling import ScheduledSampling
 
     if threads:
         torch.set_num_threads(threads)

@@ -132,7 +132,7 @@ def test_shipped_model_gives_the_expected_measures_for_the_boxes():
 @pytest.mark.skipif(not SHIPPED, reason="the trained model is not in checkpoints/acai-omr-small yet")
 def test_the_examples_check_scores_each_pages_first_system():
     from acai_hf.transcription import load
-    from training.evaluate_examples import evaluate_page
+    from training.release.evaluate_examples import evaluate_page
 
     model, processor = load()
     rows = evaluate_page(EXAMPLES[0], model, processor, systems=1)

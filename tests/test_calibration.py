@@ -64,7 +64,7 @@ def test_features_come_from_the_lmx_the_confidence_and_the_crop():
 
 
 def test_the_command_fits_on_dev_then_adds_its_test_error(tiny_model_dir, tmp_path):
-    from training.calibrate import main
+    from training.release.calibrate import main
 
     model = shutil.copytree(tiny_model_dir, tmp_path / "model")
     dataset = save_synthetic_dataset(tmp_path / "data", VECTORS_PATH, n_train=1, n_dev=4, n_test=3)
@@ -116,7 +116,8 @@ def test_without_calibration_the_confidence_is_named_for_what_it_is(tiny_model_d
 
 
 def test_the_shipped_model_carries_a_checked_calibration():
-    """After training.ship, training.calibrate must run on dev and test (training/README.md, Shipping)."""
+    """After training.release.ship, training.release.calibrate must run on dev and test (training/README.md,
+    Shipping)."""
     from acai_hf.transcription import DEFAULT_CHECKPOINT
 
     if not (DEFAULT_CHECKPOINT / "config.json").is_file():

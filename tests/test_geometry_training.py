@@ -13,15 +13,15 @@ import acai_hf  # noqa: F401  (registers the Auto classes)
 from acai_hf.configuration_acai import AcaiOMRConfig
 from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration
 from acai_hf.transcription import default_processor
-from training import train as train_cli
-from training.box_attention import box_attention_loss
-from training.collate import SystemCollator
+from training.batches.collate import SystemCollator
 from training.data import pipeline, render
 from training.data.schema import FEATURES
 from training.data.sources.procedural import generate_piece
-from training.geometry_targets import dense_targets, keys_in_boxes, patch_boxes
-from training.run_log import read_csv
-from training.scheduled_sampling import ScheduledSampling
+from training.geometry.box_attention import box_attention_loss
+from training.geometry.targets import dense_targets, keys_in_boxes, patch_boxes
+from training.run.logs import read_csv
+from training.supervised import train as train_cli
+from training.supervised.scheduled_sampling import ScheduledSampling
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -140,7 +140,7 @@ def test_trainer_learns_from_geometry_and_saves_a_plain_model(engine_rows, tmp_p
 
 
 def test_short_crops_cut_image_and_tokens_at_a_barline(engine_rows):
-    from training.short_crops import crop_to_measures
+    from training.geometry.short_crops import crop_to_measures
 
     row = max(engine_rows, key=lambda r: r["n_measures"])
     assert row["n_measures"] >= 3

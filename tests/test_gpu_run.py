@@ -1,4 +1,4 @@
-"""training/gpu_run.sh end to end on this CPU with tiny sizes (build -> calibration -> resumed run -> sharded
+"""training/supervised/gpu_run.sh end to end on this CPU with tiny sizes (build -> calibration -> resumed run -> sharded
 export), the export of the committed geometry weights at the GPU run's own limits, and the time plan."""
 import os
 import subprocess
@@ -10,8 +10,8 @@ import torch
 
 import acai_hf  # noqa: F401  (registers the Auto classes)
 from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration
-from training.export_shards import MIB, check_limits, export, generate_tokens, smoke_image
-from training.step_budget import plan
+from training.release.export_shards import MIB, check_limits, export, generate_tokens, smoke_image
+from training.supervised.step_budget import plan
 
 ROOT = Path(__file__).resolve().parents[1]
 GEOMETRY = ROOT / "checkpoints" / "acai-omr-small"  # the shipped weights: the geometry line since small-v23
@@ -34,7 +34,7 @@ def weights_as_float16(model) -> dict:
 def test_gpu_run_script_end_to_end_with_tiny_sizes(tmp_path):
     work, output = tmp_path / "work", tmp_path / "out" / "model"
     env = {**os.environ, **TINY, "WORK": str(work), "OUTPUT": str(output), "PYTHON": sys.executable}
-    done = subprocess.run(["bash", str(ROOT / "training" / "gpu_run.sh")], cwd=tmp_path, env=env,
+    done = subprocess.run(["bash", str(ROOT / "training" / "supervised" / "gpu_run.sh")], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     log = (work / "gpu_run.log").read_text()

@@ -1,4 +1,5 @@
-"""GRPO: each reward on hand-made cases, the sampling distribution and its importance ratio, one step."""
+"""GRPO: each reward on hand-made cases, the sampling distribution and its importance ratio, one step, and a
+run of before resumed."""
 import math
 
 import numpy as np
@@ -12,14 +13,15 @@ from acai_hf.metrics.tedn import tedn
 from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration
 from conftest import VECTORS_PATH
 from synthetic_systems import gold_pairs, save_synthetic_dataset
-from training import grpo
-from training.grpo_loss import clipped_objective, group_advantages, normalised_entropy, sampling_logprobs
-from training.grpo_schedule import Curriculum, Ramp
-from training.grpo_step import GRPOSettings, freeze_for_grpo, grpo_step
-from training.rewards import (length_penalty, note_f1_reward, repeat_penalty, tedn_reward, weighted_rewards,
-                              wellformedness_reward)
-from training.rollouts import policy_logprobs, sample_rollouts
+from training.grpo import train as grpo
+from training.grpo.loss import clipped_objective, group_advantages, normalised_entropy, sampling_logprobs
+from training.grpo.rewards import (length_penalty, note_f1_reward, repeat_penalty, tedn_reward, weighted_rewards,
+                                   wellformedness_reward)
+from training.grpo.rollouts import policy_logprobs, sample_rollouts
+from training.grpo.schedule import Curriculum, Ramp
+from training.grpo.step import GRPOSettings, freeze_for_grpo, grpo_step
 from tiny_omr_model import tiny_processor
+from written_before import GRPO_NAMES, as_written_before
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -188,12 +190,39 @@ def test_grpo_cli_one_step(tmp_path, processor):
     model.save_pretrained(tmp_path / "model")
     processor.save_pretrained(tmp_path / "model")
     dataset = save_synthetic_dataset(tmp_path / "data", VECTORS_PATH, n_train=4, n_dev=2)
-    grpo.main(["--model", str(tmp_path / "model"), "--dataset", dataset, "--output-dir", str(tmp_path / "run"),
-               "--steps", "1", "--batch-size", "2", "--group-size", "2", "--max-new-tokens", "24", "24",
-               "--reward-workers", "1", "--num-workers", "0", "--threads", "1", "--eval-every", "1",
-               "--eval-limit", "2"])
+    grpo.main(["--init-from", str(tmp_path / "model"), "--dataset", dataset, "--out", str(tmp_path / "run"),
+               "--total-steps", "1", "--batch-size", "2", "--group-size", "2", "--max-new-tokens", "24", "24",
+               "--reward-workers", "1", "--workers", "0", "--threads", "1", "--eval-every", "1",
+               "--dev-limit", "2"])
     trained = load_file(tmp_path / "run" / "checkpoints" / "step-0000001" / "model.safetensors")
     initial = load_file(tmp_path / "model" / "model.safetensors")
     changed = {k for k in initial if not torch.equal(initial[k], trained[k])}
     assert changed and all(k.startswith("decoder.") for k in changed)
     assert (tmp_path / "run" / "best" / "metrics.json").exists() and (tmp_path / "run" / "grpo_log.csv").exists()
+
+
+def test_a_run_of_before_resumes_exactly(tmp_path, processor):
+    """A GRPO checkpoint of before the trainers shared one skeleton (--model, --steps, --eval-limit ... and
+    `batch_in_epoch`), resumed with --resume alone: its recorded arguments, not today's defaults, carry on."""
+    torch.manual_seed(0)
+    model = AcaiOMRForConditionalGeneration.from_preset("tiny")
+    model.save_pretrained(tmp_path / "model")
+    processor.save_pretrained(tmp_path / "model")
+    dataset = save_synthetic_dataset(tmp_path / "data", VECTORS_PATH, n_train=4, n_dev=2)
+
+    def run(out, *extra):
+        grpo.main(["--init-from", str(tmp_path / "model"), "--dataset", dataset, "--out", str(out),
+                   "--total-steps", "2", "--batch-size", "1", "--group-size", "2", "--max-new-tokens", "12", "12", "--reward-workers", "1",
+                   "--workers", "0", "--threads", "1", "--save-every", "1", *extra])
+
+    run(tmp_path / "straight")
+    run(tmp_path / "killed")
+    checkpoints = tmp_path / "killed" / "checkpoints"
+    (checkpoints / "step-0000002").rename(tmp_path / "dropped")
+    (checkpoints / "latest").write_text("step-0000001")
+    old = as_written_before(checkpoints / "step-0000001", GRPO_NAMES, position_key="batch_in_epoch")
+    assert old["batch_in_epoch"] == 1 and old["args"]["steps"] == 2 and "total_steps" not in old["args"]
+    grpo.main(["--resume", str(tmp_path / "killed")])
+    straight = load_file(tmp_path / "straight" / "checkpoints" / "step-0000002" / "model.safetensors")
+    resumed = load_file(checkpoints / "step-0000002" / "model.safetensors")
+    assert straight.keys() == resumed.keys() and all(torch.equal(straight[k], resumed[k]) for k in straight)

@@ -1,4 +1,4 @@
-"""The measure-band attention prior (training/guided_attention.py) and the decoder's recorded attention."""
+"""The measure-band attention prior (training/geometry/guided_attention.py) and the decoder's recorded attention."""
 import random
 
 import numpy as np
@@ -9,12 +9,13 @@ from tiny_omr_model import tiny_processor
 
 import acai_hf  # noqa: F401  (registers the Auto classes)
 from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration, patch_mask
-from training.collate import SystemCollator
+from training.batches.collate import SystemCollator
 from training.data import render
 from training.data.sources.procedural import generate_piece
-from training.guided_attention import guided_attention_loss, key_positions, measure_bands, note_bands, stretch_fractions
-from training.measure_spans import measure_spans
-from training.scheduled_sampling import ScheduledSampling
+from training.geometry.guided_attention import (guided_attention_loss, key_positions, measure_bands, note_bands,
+                                                stretch_fractions)
+from training.geometry.measure_spans import measure_spans
+from training.supervised.scheduled_sampling import ScheduledSampling
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 MEASURE = 4

@@ -1,4 +1,5 @@
-"""MAE pretraining: masking, positions, the objective, the CLI (2 steps, resume) and the encoder export."""
+"""MAE pretraining: masking, positions, the objective, the CLI (2 steps, resume, a checkpoint of before) and
+the encoder export."""
 import shutil
 
 import pytest
@@ -10,8 +11,10 @@ from acai_hf.configuration_acai import AcaiOMRConfig
 from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration
 from conftest import VECTORS_PATH
 from synthetic_systems import save_synthetic_dataset
-from training import pretrain_mae
-from training.mae_model import AcaiMAE, MAEConfig, patchify, random_masking
+from training.mae import pretrain as pretrain_mae
+from training.mae.model import AcaiMAE, MAEConfig, patchify, random_masking
+from training.run.checkpointing import latest_checkpoint
+from written_before import MAE_NAMES, as_written_before
 
 CONV_STEM = {"stem": "conv", "stem_channels": [4, 8, 8, 16]}
 
@@ -103,12 +106,12 @@ def dataset(tmp_path_factory):
 
 
 def cli(dataset, out, *extra):
-    return ["--dataset", dataset, "--preset", "tiny", "--output-dir", str(out), "--batch-size", "4",
-            "--num-workers", "0", "--warmup-epochs", "0", "--lr", "1e-2", "--threads", "1", *extra]
+    return ["--dataset", dataset, "--preset", "tiny", "--out", str(out), "--batch-size", "4",
+            "--workers", "0", "--warmup-epochs", "0", "--lr", "1e-2", "--threads", "1", *extra]
 
 
 def test_cli_two_steps_export_and_load(dataset, tmp_path):
-    mae = pretrain_mae.main(cli(dataset, tmp_path / "run", "--max-steps", "2", "--log-every", "1",
+    mae = pretrain_mae.main(cli(dataset, tmp_path / "run", "--total-steps", "2", "--log-every", "1",
                                 "--export", str(tmp_path / "init")))
     log = (tmp_path / "run" / "mae_log.csv").read_text().splitlines()
     assert len(log) == 3 and all(float(line.split(",")[1]) < 10 for line in log[1:])  # finite losses
@@ -120,14 +123,32 @@ def test_cli_two_steps_export_and_load(dataset, tmp_path):
 
 
 def test_cli_resume_continues_the_same_run(dataset, tmp_path):
-    pretrain_mae.main(cli(dataset, tmp_path / "straight", "--max-steps", "3"))
+    pretrain_mae.main(cli(dataset, tmp_path / "straight", "--total-steps", "3"))
     straight = load_file(tmp_path / "straight" / "checkpoints" / "step-0000003" / "model.safetensors")
     # the same run "killed" after its step-2 checkpoint: drop what came later, then resume
-    pretrain_mae.main(cli(dataset, tmp_path / "killed", "--max-steps", "3", "--checkpoint-every", "2"))
+    pretrain_mae.main(cli(dataset, tmp_path / "killed", "--total-steps", "3", "--save-every", "2"))
     checkpoints = tmp_path / "killed" / "checkpoints"
     shutil.rmtree(checkpoints / "step-0000003")
     (checkpoints / "latest").write_text("step-0000002")
-    # only --resume: batch size, learning rate, schedule and data come from the checkpoint, as in training.train
+    # only --resume: batch size, learning rate, schedule and data come from the checkpoint, as in every trainer
     pretrain_mae.main(["--resume", str(tmp_path / "killed"), "--threads", "1"])
+    resumed = load_file(checkpoints / "step-0000003" / "model.safetensors")
+    assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+
+
+def test_a_checkpoint_of_before_resumes_exactly(dataset, tmp_path):
+    """A checkpoint of pretrain_mae before the trainers shared one skeleton: its arguments under their old
+    names (--output-dir, --accum, --max-steps, --num-workers, --checkpoint-every) and the data position as
+    `batch_in_epoch`, mid-epoch. Resumed, it goes on as the run would have."""
+    pretrain_mae.main(cli(dataset, tmp_path / "straight", "--batch-size", "2", "--total-steps", "3"))
+    straight = load_file(tmp_path / "straight" / "checkpoints" / "step-0000003" / "model.safetensors")
+    pretrain_mae.main(cli(dataset, tmp_path / "killed", "--batch-size", "2", "--total-steps", "3", "--save-every", "2"))
+    checkpoints = tmp_path / "killed" / "checkpoints"
+    shutil.rmtree(checkpoints / "step-0000003")
+    (checkpoints / "latest").write_text("step-0000002")
+    old = as_written_before(checkpoints / "step-0000002", MAE_NAMES, position_key="batch_in_epoch")
+    assert old["batch_in_epoch"] == 2 and old["args"]["max_steps"] == 3 and "total_steps" not in old["args"]
+    pretrain_mae.main(["--resume", str(tmp_path / "killed")])
+    assert latest_checkpoint(tmp_path / "killed").name == "step-0000003"
     resumed = load_file(checkpoints / "step-0000003" / "model.safetensors")
     assert all(torch.equal(straight[k], resumed[k]) for k in straight)

@@ -1,9 +1,9 @@
-"""training.model_card's account of training: the chain of runs the shipped weights went through."""
+"""training.release.model_card's account of training: the chain of runs the shipped weights went through."""
 import json
 
 import pytest
 
-from training.model_card import hardware_line, lineage
+from training.release.model_card import hardware_line, lineage
 
 
 def make_run(folder, init_from=None, steps=10, batch_size=8, seconds_per_step=2.0):
@@ -40,11 +40,11 @@ def test_lineage_goes_through_a_shipped_model_folder_and_names_each_runs_machine
     first = make_run(tmp_path / "first", steps=10)
     (first / "best").mkdir()
     (first / "best" / "metrics.json").write_text(json.dumps({"step": 6}))
-    shipped = tmp_path / "checkpoints" / "acai-omr-small"  # what training.ship wrote from first/best
+    shipped = tmp_path / "checkpoints" / "acai-omr-small"  # what training.release.ship wrote from first/best
     shipped.mkdir(parents=True)
     (shipped / "metrics.json").write_text(json.dumps({"dev": {"ser": 0.8}, "source": str(first / "best")}))
     gpu = make_run(tmp_path / "gpu", shipped, steps=5, batch_size=64)
-    args = json.loads((gpu / "args.json").read_text())  # what training.train records for such a start
+    args = json.loads((gpu / "args.json").read_text())  # what training.supervised.train records for such a start
     (gpu / "args.json").write_text(json.dumps({**args, "init_from_source": str(first / "best")}))
     (gpu / "machine.json").write_text(json.dumps({"device": "NVIDIA H100 80GB HBM3", "device_type": "cuda",
                                                   "processes": 1, "precision": "bf16"}))

@@ -45,10 +45,10 @@ def train_argv(data, out):
 
 def test_two_processes_train_and_resume_exactly(data, tmp_path):
     straight, stopped = tmp_path / "straight", tmp_path / "stopped"
-    ok(torchrun("training.train", *train_argv(data, straight)))
-    ok(torchrun("training.train", *train_argv(data, stopped), "--stop-at", "2"))
+    ok(torchrun("training.supervised.train", *train_argv(data, straight)))
+    ok(torchrun("training.supervised.train", *train_argv(data, stopped), "--stop-at", "2"))
     assert (stopped / "checkpoints" / "latest").read_text().strip() == "step-0000002"
-    ok(torchrun("training.train", "--resume", str(stopped)))
+    ok(torchrun("training.supervised.train", "--resume", str(stopped)))
 
     a, b = (load_file(str(run / "final" / "model.safetensors")) for run in (straight, stopped))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
@@ -62,12 +62,12 @@ def test_two_processes_train_and_resume_exactly(data, tmp_path):
 
 
 def test_two_processes_mae_and_grpo(data, tmp_path):
-    ok(torchrun("training.pretrain_mae", "--dataset", data, "--preset", "tiny", "--output-dir", str(tmp_path / "mae"),
-                "--batch-size", "2", "--max-steps", "2", "--warmup-epochs", "0", "--precision", "fp32",
+    ok(torchrun("training.mae.pretrain", "--dataset", data, "--preset", "tiny", "--out", str(tmp_path / "mae"),
+                "--batch-size", "2", "--total-steps", "2", "--warmup-epochs", "0", "--precision", "fp32",
                 "--threads", "1", "--export", str(tmp_path / "init")))
     assert (tmp_path / "init" / "model.safetensors").is_file()
-    done = ok(torchrun("training.grpo", "--model", str(tmp_path / "init"), "--dataset", data,
-                       "--output-dir", str(tmp_path / "grpo"), "--steps", "1", "--batch-size", "1",
+    done = ok(torchrun("training.grpo.train", "--init-from", str(tmp_path / "init"), "--dataset", data,
+                       "--out", str(tmp_path / "grpo"), "--total-steps", "1", "--batch-size", "1",
                        "--group-size", "2", "--max-new-tokens", "12", "12", "--reward-workers", "1",
                        "--precision", "fp32", "--threads", "1"))
     assert done.stdout.count("GRPO:") == 1  # the main process reports, once
@@ -75,7 +75,7 @@ def test_two_processes_mae_and_grpo(data, tmp_path):
 
 
 def test_processes_not_joined_stop_with_the_fix(data, tmp_path):
-    done = torchrun("training.train", *train_argv(data, tmp_path / "run"), cpu_joined=False)
+    done = torchrun("training.supervised.train", *train_argv(data, tmp_path / "run"), cpu_joined=False)
     assert done.returncode != 0
     output = done.stderr + done.stdout
     assert "2 processes were launched" in output and "ACCELERATE_USE_CPU=1" in output

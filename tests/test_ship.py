@@ -1,4 +1,5 @@
-"""training/ship.py: the shipped folder loads in float32 from float16 weights, stays small, replaces atomically."""
+"""training/release/ship.py: the shipped folder loads in float32 from float16 weights, stays small, replaces
+atomically."""
 import json
 
 import pytest
@@ -17,7 +18,7 @@ def test_shipped_folder_loads_in_float32_with_the_same_logits(tiny, tmp_path):
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    from training.ship import write_shipped_folder
+    from training.release.ship import write_shipped_folder
 
     model, processor = tiny
     out = tmp_path / "checkpoints" / "acai-omr-small"
@@ -43,7 +44,7 @@ def test_shipped_folder_loads_in_float32_with_the_same_logits(tiny, tmp_path):
 
 
 def test_replacing_keeps_one_folder_and_the_size_cap_refuses(tiny, tmp_path, monkeypatch):
-    import training.ship as ship
+    import training.release.ship as ship
 
     model, processor = tiny
     out = tmp_path / "checkpoints" / "acai-omr-small"

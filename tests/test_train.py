@@ -14,16 +14,17 @@ from safetensors.torch import load_file
 import acai_hf  # noqa: F401  (registers the Auto classes)
 from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration
 from acai_hf.transcription import default_processor
-from training import train as train_cli
-from training.checkpointing import latest_checkpoint
-from training.collate import SystemCollator
+from training.batches.collate import SystemCollator
+from training.batches.width_buckets import WidthBucketSampler
 from training.data.schema import FEATURES, GEOMETRY_COLUMNS
-from training.fast_path import align_optimizer_state, channels_last_stem
-from training.layer_decay import param_groups
-from training.lr_sched import lr_multiplier, set_lr
-from training.scheduled_sampling import (ScheduledSampling, gumbel_tau, length_groups, straight_through,
-                                         teacher_forcing_prob)
-from training.width_buckets import WidthBucketSampler
+from training.run.checkpointing import latest_checkpoint
+from training.run.fast_path import align_optimizer_state, channels_last_stem
+from training.run.layer_decay import param_groups
+from training.run.lr_sched import lr_multiplier, set_lr
+from training.supervised import train as train_cli
+from training.supervised.scheduled_sampling import (ScheduledSampling, gumbel_tau, length_groups, straight_through,
+                                                    teacher_forcing_prob)
+from written_before import SUPERVISED_NAMES, as_written_before
 
 SPLIT_SIZES = {"train": 8, "dev": 4, "test": 4}
 
@@ -70,6 +71,10 @@ def tiny_args(dataset_dir, out, *extra):
 
 def weights(folder):
     return load_file(str(folder / "model.safetensors"))
+
+
+def read_csv_rows(run):
+    return [row.split(",") for row in (run / "train.csv").read_text().splitlines()]
 
 
 # -- schedules and parameter groups ----------------------------------------------------------------
@@ -218,8 +223,7 @@ def test_kill_and_resume_gives_the_same_weights(dataset_dir, tmp_path):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
     def logged(run):  # what is deterministic in the step log (not the timings)
-        rows = [row.split(",") for row in (run / "train.csv").read_text().splitlines()]
-        return [row[:9] for row in rows]
+        return [row[:9] for row in read_csv_rows(run)]
 
     assert len(logged(straight)) == 7 and logged(straight)[0][:5] == ["step", "epoch", "ce", "tf_prob", "tau"]
     assert logged(killed) == logged(straight)  # the resumed log continues, without repeated steps
@@ -233,12 +237,28 @@ def test_kill_and_resume_gives_the_same_weights(dataset_dir, tmp_path):
     assert type(model).__name__ == "AcaiOMRForConditionalGeneration" and processor.tokenizer is not None
 
 
+def test_a_run_folder_of_before_resumes_exactly(dataset_dir, tmp_path):
+    """A run of the trainer before it shared the skeleton (its checkpoint records `clip`, not `grad_clip`),
+    moved since it was written: resumed in its new place, it ends with the weights and log of a run never
+    stopped."""
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    train_cli.main(tiny_args(dataset_dir, straight, "--grad-clip", "0.5"))
+    train_cli.main(tiny_args(dataset_dir, killed, "--grad-clip", "0.5", "--stop-at", "3"))
+    old = as_written_before(latest_checkpoint(killed), SUPERVISED_NAMES)
+    assert old["args"]["clip"] == 0.5 and "grad_clip" not in old["args"]
+    moved = killed.rename(tmp_path / "moved")
+    train_cli.main(["--resume", str(moved)])
+    assert not killed.exists() and latest_checkpoint(moved).name == "step-0000006"
+    a, b = weights(straight / "final"), weights(moved / "final")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert [row[:9] for row in read_csv_rows(moved)] == [row[:9] for row in read_csv_rows(straight)]
+
+
 def test_resume_may_lengthen_training_and_change_lr(dataset_dir, tmp_path):
     out = tmp_path / "run"
     train_cli.main(tiny_args(dataset_dir, out, "--stop-at", "3"))
     train_cli.main(["--resume", str(out), "--total-steps", "8", "--lr", "5e-4", "--dev-limit", "0"])
-    log = [row.split(",") for row in (out / "train.csv").read_text().splitlines()]
-    header, rows = log[0], log[1:]
+    header, *rows = read_csv_rows(out)
     assert [int(r[0]) for r in rows] == list(range(1, 9))
     tf = [float(r[header.index("tf_prob")]) for r in rows]
     assert tf[3] == pytest.approx(1 - 3 / 8)  # the schedules follow the new length from the resumed step
@@ -246,7 +266,7 @@ def test_resume_may_lengthen_training_and_change_lr(dataset_dir, tmp_path):
 
 
 def test_evaluate_cli_writes_json(dataset_dir, tmp_path):
-    from training import evaluate
+    from training.release import evaluate
 
     run = tmp_path / "run"
     train_cli.main(tiny_args(dataset_dir, run, "--total-steps", "1", "--dev-limit", "0"))
@@ -265,7 +285,7 @@ def test_evaluate_cli_writes_json(dataset_dir, tmp_path):
 
 
 def test_score_splits_the_ser_into_pitches_and_the_rest():
-    from training.evaluate import score
+    from training.release.evaluate import score
 
     gold = "measure clef:G2 staff:1 C4 voice:1 quarter E4 quarter G4 half"
     wrong_pitches = "measure clef:G2 staff:1 D4 voice:1 quarter F4 quarter A4 half"
@@ -300,7 +320,7 @@ def test_push_to_hub_is_intercepted(dataset_dir, tmp_path, monkeypatch):
 def test_dev_evaluation_measures_what_the_image_is_worth(dataset_dir, tmp_path, one_torch_thread):
     """dev CE with each system's own image beside the CE with its neighbour's: the sign that a model reads
     the image at all (a run that learned only the token history shows the two equal)."""
-    from training.run_log import read_csv
+    from training.run.logs import read_csv
 
     run = tmp_path / "run"
     train_cli.main(tiny_args(dataset_dir, run, "--total-steps", "1", "--dev-limit", "4", "--decode-limit", "0",

@@ -18,9 +18,11 @@ from acai_hf.configuration_acai import AcaiOMRConfig
 from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration
 from conftest import VECTORS_PATH
 from synthetic_systems import save_synthetic_dataset
-from training import evaluate, grpo, model_card, pretrain_mae
-from training import train as train_cli
-from training.checkpointing import latest_checkpoint
+from training.grpo import train as grpo
+from training.mae import pretrain as pretrain_mae
+from training.release import evaluate, model_card
+from training.run.checkpointing import latest_checkpoint
+from training.supervised import train as train_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS, ENCODER_LR = 3, 1e-5
@@ -47,7 +49,7 @@ def kill_after_checkpoint(argv, run: Path, step: int, log: Path, timeout=240.0) 
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     latest = run / "checkpoints" / "latest"
     with open(log, "w") as output:
-        process = subprocess.Popen([sys.executable, "-m", "training.train", *argv], cwd=ROOT, env=env,
+        process = subprocess.Popen([sys.executable, "-m", "training.supervised.train", *argv], cwd=ROOT, env=env,
                                    stdout=output, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         try:
@@ -70,9 +72,9 @@ def test_mae_to_evaluation_chain(tmp_path):
 
     # 1. MAE pretraining, 2 steps, exported as a model initialisation
     init = tmp_path / "mae-init"
-    pretrain_mae.main(["--dataset", data, "--preset", "tiny", "--output-dir", str(tmp_path / "mae"),
-                       "--batch-size", "4", "--num-workers", "0", "--warmup-epochs", "0", "--lr", "1e-2",
-                       "--max-steps", "2", "--threads", "1", "--export", str(init)])
+    pretrain_mae.main(["--dataset", data, "--preset", "tiny", "--out", str(tmp_path / "mae"),
+                       "--batch-size", "4", "--workers", "0", "--warmup-epochs", "0", "--lr", "1e-2",
+                       "--total-steps", "2", "--threads", "1", "--export", str(init)])
     exported = weights(init, "encoder.")
 
     # 2. scheduled sampling from the export, uninterrupted
@@ -102,9 +104,9 @@ def test_mae_to_evaluation_chain(tmp_path):
     assert logged_steps(killed) == logged_steps(straight) and len(logged_steps(straight)) == STEPS + 1
 
     # 4. one GRPO step from the trained model: only the decoder moves
-    grpo.main(["--model", str(killed / "final"), "--dataset", data, "--output-dir", str(tmp_path / "grpo"),
-               "--steps", "1", "--batch-size", "2", "--group-size", "2", "--max-new-tokens", "24", "24",
-               "--reward-workers", "1", "--num-workers", "0", "--threads", "1"])
+    grpo.main(["--init-from", str(killed / "final"), "--dataset", data, "--out", str(tmp_path / "grpo"),
+               "--total-steps", "1", "--batch-size", "2", "--group-size", "2", "--max-new-tokens", "24", "24",
+               "--reward-workers", "1", "--workers", "0", "--threads", "1"])
     tuned_dir = latest_checkpoint(tmp_path / "grpo")
     tuned, before = weights(tuned_dir), weights(killed / "final")
     changed = {k for k in before if not torch.equal(before[k], tuned[k])}

@@ -1,0 +1,1 @@
+"""Masked-autoencoder pretraining of the encoder (`python -m training.mae.pretrain`)."""

@@ -1,0 +1,157 @@
+"""Evaluate a model on a split: SER (all tokens, pitches, the rest), TEDn, clean delinearization, filled
+measures, speed.
+
+    python -m training.release.evaluate MODEL --dataset D --split test [--limit N] [--num-beams K] [--augment]
+
+MODEL is a folder saved by training (a checkpoint, best/, final/) or a Hub id. Writes
+<out>/eval-<split>[-augmented].json and .md, and every prediction beside its gold in
+eval-<split>[-augmented]-predictions.jsonl (out defaults to MODEL's folder when it is one). `decode` and
+`score` also serve the trainers' dev evaluations (dev_evaluation.py beside this file, and GRPO's).
+"""
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from lmx.linearization.vocabulary import PITCH_TOKENS
+
+from acai_hf.lmx import delinearize
+from acai_hf.measure_lengths import measure_validity
+from acai_hf.metrics.ser import corpus_ser
+from acai_hf.metrics.tedn import corpus_tedn
+from acai_hf.music import join_systems
+
+
+def decode(model, processor, images, num_beams=1, batch_size=8, max_new_tokens=None, constrained=False):
+    """Images -> LMX strings, by width-sorted batches (acai_hf.transcription.generate_lmx)."""
+    from acai_hf.transcription import generate_lmx
+
+    # max_length counts the start token; generation_config already sets it, so max_new_tokens would warn
+    kwargs = {} if max_new_tokens is None else {"max_length": max_new_tokens + 1}
+    texts, _ = generate_lmx(model, processor, images, num_beams=num_beams, constrained=constrained,
+                            batch_size=batch_size, **kwargs)
+    return texts
+
+
+def measure_fill(prediction: str, gold: str) -> tuple[int, int]:
+    """(measures that fill their length, measures judged) in a predicted system. A measure is judged
+    by the predicted time signature in force, else (LMX prints it only where engraved) by the length
+    of the gold measure at the same position; measures beyond the gold's without one are not judged."""
+    predicted = measure_validity(delinearize(prediction)[0])
+    gold_lengths = [max(r.voices.values(), default=None) for r in measure_validity(delinearize(gold)[0])]
+    filled = judged = 0
+    for index, report in enumerate(predicted):
+        if report.expected is not None:
+            ok = report.fills
+        elif index < len(gold_lengths) and gold_lengths[index] is not None:
+            ok = bool(report.voices) and all(length == gold_lengths[index] for length in report.voices.values())
+        else:
+            continue
+        judged += 1
+        filled += bool(ok)
+    return filled, judged
+
+
+def ser_of_kind(predictions, gold_lmx, is_kind) -> float:
+    """Corpus SER over only the tokens `is_kind` accepts, both sides filtered alike: with pitches, whether
+    the model reads them; with the rest, how well it gets rhythm and structure whatever the pitches."""
+    def only(text):
+        return " ".join(token for token in text.split() if is_kind(token))
+    return corpus_ser([only(p) for p in predictions], [only(g) for g in gold_lmx]).value
+
+
+def score(predictions, gold_lmx, gold_musicxml=None, workers=1) -> dict:
+    """Corpus SER and TEDn (micro-averaged), SER of the pitch tokens and of all others, share of
+    predictions that delinearize without any error, share of judged measures that fill their length.
+    Without gold MusicXML, TEDn compares with the delinearized gold LMX."""
+    if gold_musicxml is None:
+        gold_musicxml = [None] * len(gold_lmx)
+    gold_musicxml = [xml if xml else join_systems([lmx]) for xml, lmx in zip(gold_musicxml, gold_lmx)]
+    clean = sum(not delinearize(p)[1] for p in predictions)
+    fills = [measure_fill(p, g) for p, g in zip(predictions, gold_lmx)]
+    filled, judged = sum(f for f, _ in fills), sum(j for _, j in fills)
+    return {
+        "systems": len(predictions),
+        "ser": corpus_ser(predictions, gold_lmx).value,
+        "tedn": corpus_tedn(predictions, gold_musicxml, workers=workers).value,
+        "ser_pitch": ser_of_kind(predictions, gold_lmx, PITCH_TOKENS.__contains__),
+        "ser_not_pitch": ser_of_kind(predictions, gold_lmx, lambda token: token not in PITCH_TOKENS),
+        "delinearize_clean": clean / max(1, len(predictions)),
+        "measure_fill": filled / judged if judged else None,
+        "measures_judged": judged,
+    }
+
+
+def markdown_table(metrics: dict, title: str) -> str:
+    rows = [f"| {name} | {value:.4f} |" if isinstance(value, float) else f"| {name} | {value} |"
+            for name, value in metrics.items()]
+    return "\n".join([f"### {title}", "", "| metric | value |", "|---|---|", *rows, ""])
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", help="model folder or Hub id")
+    parser.add_argument("--dataset", required=True, help="engine output, OLiMPiC folder or HF dataset")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--limit", type=int, default=None, help="first N systems only")
+    parser.add_argument("--num-beams", type=int, default=1)
+    parser.add_argument("--constrained", action="store_true", help="LMX grammar-constrained decoding")
+    parser.add_argument("--augment", action="store_true", help="camera-like augmentation (seeded per row)")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--max-new-tokens", type=int, default=None)
+    parser.add_argument("--image-column", default="image")
+    parser.add_argument("--lmx-column", default="lmx")
+    parser.add_argument("--int8", action="store_true", help="int8 decoder weights (CPU; acai_hf.quantization_acai)")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    parser.add_argument("--workers", type=int, default=1, help="processes for TEDn")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=None, help="folder for eval-<split>.json/.md")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    import acai_hf  # noqa: F401  (registers the Auto classes)
+    from acai_hf.transcription import load
+    from training.data.loaders import load_system_dataset
+
+    model, processor = load(args.model, int8=args.int8)
+    data = load_system_dataset(args.dataset, args.split, image_column=args.image_column, lmx_column=args.lmx_column)
+    if args.limit is not None:
+        data = data.select(range(min(args.limit, len(data))))
+    images = list(data["image"])
+    if args.augment:
+        from training.data.augment import CameraAugment
+
+        augment = CameraAugment(p=1.0)
+        images = [augment(image, np.random.default_rng([args.seed, i])) for i, image in enumerate(images)]
+    start = time.perf_counter()
+    predictions = decode(model, processor, images, args.num_beams, args.batch_size, args.max_new_tokens,
+                         args.constrained)
+    seconds = time.perf_counter() - start
+    metrics = score(predictions, data["lmx"], data["musicxml"], workers=args.workers)
+    metrics.update(systems_per_s=len(images) / seconds, num_beams=args.num_beams, augment=args.augment,
+                   split=args.split, dataset=str(args.dataset), model=str(args.model), int8=args.int8)
+
+    out = Path(args.out) if args.out else (Path(args.model) if Path(args.model).is_dir() else Path("."))
+    out.mkdir(parents=True, exist_ok=True)
+    # clean, augmented and int8 results side by side, none overwriting the card's fp32 figures
+    name = f"eval-{args.split}" + ("-augmented" if args.augment else "") + ("-int8" if args.int8 else "")
+    title = (f"{args.model} on {args.split}" + (" (camera-like augmentation)" if args.augment else "")
+             + (" (int8 decoder)" if args.int8 else ""))
+    (out / f"{name}.json").write_text(json.dumps(metrics, indent=1))
+    # per system, for error analysis (training/release/model_card.py)
+    with open(out / f"{name}-predictions.jsonl", "w") as f:
+        for index, (prediction, gold) in enumerate(zip(predictions, data["lmx"])):
+            f.write(json.dumps({"index": index, "prediction": prediction, "gold": gold}) + "\n")
+    (out / f"{name}.md").write_text(markdown_table(metrics, title))
+    print(markdown_table(metrics, title))
+    return metrics
+
+
+if __name__ == "__main__":
+    main()

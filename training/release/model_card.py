@@ -1,0 +1,311 @@
+"""Write the model card (`model_card.md`, and README.md in the model folder) from measured files only.
+
+    python -m training.release.model_card checkpoints/acai-omr-small --run ~/.cache/acai-omr/runs/RUN
+
+Every figure in the card is read from a file a repo command wrote:
+- MODEL/eval-test.json, eval-test-augmented.json and (if present) eval-test-int8.json (+ -predictions.jsonl):
+  `training.release.evaluate`
+- MODEL/metrics.json: `training.release.ship` (dev figures, and the checkpoint the weights came from)
+- RUN/args.json, train.csv, dev.csv, curves.png: `training.supervised.train`
+- the dataset's build.json: `training.data build`
+The training curve is copied into the model folder as training_curves.png, so it travels with the model.
+"""
+import argparse
+import json
+import re
+import shutil
+from pathlib import Path
+
+from acai_hf.metrics.ser import corpus_ser
+from training.run.logs import cpu_name, read_csv
+
+REPO = Path(__file__).resolve().parents[2]
+TARGETS = {"ser": 0.10, "tedn": 0.12, "ser_augmented": 0.20}  # issue #7
+LENGTH_BUCKETS = ((0, 100), (100, 200), (200, 400), (400, 10**9))
+
+
+def read_json(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def pct(value) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def ser_by_length(predictions_file: Path) -> list[tuple[str, int, float]]:
+    """[(gold length range, systems, SER)] from an evaluation's predictions: where the model fails."""
+    if not predictions_file.is_file():
+        return []
+    rows = [json.loads(line) for line in predictions_file.read_text().splitlines()]
+    table = []
+    for low, high in LENGTH_BUCKETS:
+        part = [r for r in rows if low <= len(r["gold"].split()) < high]
+        if part:
+            label = f"{low}+" if high > 10**8 else f"{low}-{high - 1}"
+            value = corpus_ser([r["prediction"] for r in part], [r["gold"] for r in part]).value
+            table.append((label, len(part), value))
+    return table
+
+
+def results_table(clean: dict | None, augmented: dict | None, int8: dict | None = None) -> str:
+    def cell(metrics, key, fmt=pct):
+        return "n/a" if not metrics or metrics.get(key) is None else fmt(metrics[key])
+
+    lines = ["| test split | SER | TEDn | well-formed | measures filled | s / system | systems |",
+             "|---|---|---|---|---|---|---|"]
+    for name, m in (("clean", clean), ("camera-like augmentation", augmented), ("clean, int8 decoder", int8)):
+        if m:
+            lines.append(f"| {name} | {cell(m, 'ser')} | {cell(m, 'tedn')} | {cell(m, 'delinearize_clean')} | "
+                         f"{cell(m, 'measure_fill')} | {1 / m['systems_per_s']:.2f} | {m['systems']} |")
+    return "\n".join(lines)
+
+
+def target_lines(clean: dict | None, augmented: dict | None) -> list[str]:
+    checks = [("clean SER", clean and clean.get("ser"), TARGETS["ser"]),
+              ("clean TEDn", clean and clean.get("tedn"), TARGETS["tedn"]),
+              ("augmented SER", augmented and augmented.get("ser"), TARGETS["ser_augmented"])]
+    lines = []
+    for name, value, target in checks:
+        if value is None:
+            lines.append(f"- {name}: not measured (target {pct(target)})")
+        elif value <= target:
+            lines.append(f"- {name}: {pct(value)}, meets the target of {pct(target)}")
+        else:
+            gap = 100 * (value - target)
+            lines.append(f"- {name}: {pct(value)}, **misses** the target of {pct(target)} by {gap:.1f} points")
+    return lines
+
+
+def model_index(name: str, clean: dict | None, augmented: dict | None) -> str:
+    metrics = []
+    if clean:
+        metrics += [f"      - {{type: ser, name: SER, value: {clean['ser']:.4f}}}",
+                    f"      - {{type: tedn, name: TEDn, value: {clean['tedn']:.4f}}}"]
+    if augmented:
+        metrics.append(f"      - {{type: ser, name: SER (camera-like augmentation), value: {augmented['ser']:.4f}}}")
+    if not metrics:
+        return ""
+    return "\n".join([
+        "model-index:",
+        f"- name: {name}",
+        "  results:",
+        "  - task: {type: image-to-text, name: Optical music recognition (grand-staff systems to LMX)}",
+        "    dataset: {type: acai-omr-engine, name: Acai OMR engine test split (reserved music21 pieces), split: test}",
+        "    metrics:",
+        *metrics,
+    ]) + "\n"
+
+
+def source_step(folder: Path) -> int | None:
+    """The training step a saved model folder holds (best/ or checkpoints/step-N)."""
+    for name in ("metrics.json", "trainer_state.json"):
+        data = read_json(folder / name)
+        if data and "step" in data:
+            return int(data["step"])
+    match = re.fullmatch(r"step-(\d+)", folder.name)
+    return int(match.group(1)) if match else None
+
+
+def lineage(run: Path, step: int | None = None) -> list[dict]:
+    """The runs the weights went through, first to last, following each run's `--init-from` back while
+    it names a folder of another training run: [{run, steps (up to the step passed on), hours, images}].
+    A start from anything else (e.g. an MAE export) is the first entry, as {run, external: True}."""
+    chain, seen = [], set()
+    while True:
+        seen.add(run.resolve())
+        args = read_json(run / "args.json") or {}
+        rows = [row for row in read_csv(run / "train.csv") if step is None or int(row["step"]) <= step]
+        steps = int(rows[-1]["step"]) if rows else 0
+        chain.append({"run": run.name, "steps": steps, "hours": float(rows[-1]["elapsed_s"]) / 3600 if rows else 0.0,
+                      "images": steps * int(args.get("batch_size") or 0) * int(args.get("grad_accum") or 1),
+                      "machine": read_json(run / "machine.json"), "dataset": args.get("dataset")})
+        if not args.get("init_from"):
+            break
+        # a start from a shipped model folder names the run its weights came from (training.supervised.train records it)
+        source = Path(args.get("init_from_source") or args["init_from"]).expanduser()
+        parent = source.parent.parent if source.parent.name == "checkpoints" else source.parent
+        if parent.resolve() in seen:
+            raise ValueError(f"{run}: --init-from leads back to {parent}, a run already in the chain")
+        if not (parent / "args.json").is_file():
+            chain.append({"run": str(source), "external": True})
+            break
+        run, step = parent, source_step(source)
+    return chain[::-1]
+
+
+def machine_words(machine: dict | None) -> str:
+    """A run's machine.json -> words. Runs from before the trainer wrote one ran on this CPU."""
+    if not machine:
+        return f"{cpu_name()}, 2 cores, fp32"
+    if machine.get("device_type") == "cuda":
+        count = machine.get("processes") or 1
+        return f"{count}x {machine['device']}, {machine.get('precision')}"
+    return f"{machine['device']}, {machine.get('cpu_cores')} cores, {machine.get('precision')}"
+
+
+def hardware_line(chain: list[dict]) -> str:
+    """'A (run1, run2; 2.1 h), B (run3; 0.1 h)': the machines of the chain's runs, in order of first use."""
+    groups: dict[str, list[dict]] = {}
+    for link in chain:
+        if not link.get("external"):
+            groups.setdefault(machine_words(link.get("machine")), []).append(link)
+    parts = []
+    for words, links in groups.items():
+        runs = ", ".join("`" + link["run"] + "`" for link in links)
+        parts.append(f"{words} ({runs}; {sum(link['hours'] for link in links):.2f} h)")
+    return ", ".join(parts)
+
+
+def other_data_lines(chain: list[dict], last_dataset) -> list[str]:
+    """Runs of the chain that trained on another build than the last run (e.g. one made on a GPU machine)."""
+    others: dict[str, list[str]] = {}
+    for link in chain:
+        if not link.get("external") and link.get("dataset") and link["dataset"] != last_dataset:
+            others.setdefault(link["dataset"], []).append(link["run"])
+    return [f"- Also trained on `{dataset}` (" + ", ".join("`" + run + "`" for run in runs) + "); how it was built "
+            "is in `training/README.md`." for dataset, runs in others.items()]
+
+
+def training_facts(run: Path | None, step: int | None = None) -> dict:
+    if run is None:
+        return {}
+    args = read_json(run / "args.json") or {}
+    dev = read_csv(run / "dev.csv")
+    chain = lineage(run, step)
+    runs = [link for link in chain if not link.get("external")]
+    facts = {"args": args, "chain": chain, "steps": sum(link["steps"] for link in runs),
+             "hours": sum(link["hours"] for link in runs), "images": sum(link["images"] for link in runs), "dev": dev}
+    dataset = Path(str(args.get("dataset", ""))).expanduser()
+    facts["build"] = read_json(dataset / "build.json") if dataset.is_dir() else None
+    return facts
+
+
+def render(model_dir: Path, run: Path | None) -> str:
+    config = read_json(model_dir / "config.json") or {}
+    clean = read_json(model_dir / "eval-test.json")
+    augmented = read_json(model_dir / "eval-test-augmented.json")
+    int8 = read_json(model_dir / "eval-test-int8.json")
+    shipped = read_json(model_dir / "metrics.json") or {}
+    source = shipped.get("source")
+    facts = training_facts(run, source_step(Path(source)) if source else None)
+    name = model_dir.name
+    encoder, decoder = config.get("encoder", {}), config.get("decoder", {})
+    args = facts.get("args", {})
+    build = facts.get("build") or {}
+    dev = shipped.get("dev") or {}
+    lengths = ser_by_length(model_dir / "eval-test-predictions.jsonl")
+
+    out = ["---", "license: mit", "library_name: transformers", "pipeline_tag: image-to-text", "tags:",
+           "- optical-music-recognition", "- music", "- lmx", "- musicxml", "- acai-omr",
+           model_index(name, clean, augmented).rstrip("\n"), "---", "",
+           f"# {name}", "",
+           "Reads an image of one grand-staff (piano) system and writes its music as LMX tokens (Linearized",
+           "MusicXML, the OLiMPiC format); `acai_hf` turns those into MusicXML and MIDI. It is the default model of",
+           "the Acai OMR app (`python app.py`).", "",
+           "## Model", "",
+           f"- ViT encoder: {encoder.get('num_hidden_layers')} layers x {encoder.get('hidden_size')}, "
+           f"{encoder.get('patch_size')}x{encoder.get('patch_size')} {encoder.get('stem')} patches, "
+           "2-D sin-cos positions, "
+           f"images scaled to at most {encoder.get('max_patches')} patches.",
+           f"- Transition head: MLP {encoder.get('hidden_size')} -> {config.get('transition_intermediate_size')} -> "
+           f"{decoder.get('hidden_size')}, centred per image and layer-normed.",
+           f"- Decoder: {decoder.get('num_hidden_layers')} layers x {decoder.get('hidden_size')}, "
+           f"{decoder.get('num_attention_heads')} heads, up to {decoder.get('max_position_embeddings')} tokens; "
+           f"vocabulary of {decoder.get('vocab_size')} LMX tokens and specials.",
+           "- Weights stored in float16, computed in float32 (fast on CPUs without bf16 units).", "",
+           "## Intended use", "",
+           "- Printed (engraved) pianoform music, one system (two staves joined by a brace) at a time. The app and",
+           "  `python -m acai_hf transcribe` find the systems on a page for you.",
+           "- Not for handwritten music, lyrics, or text; dynamics, directions and ornaments outside LMX are not read.",
+           "- Always compare the engraved preview with the original before relying on the output.", "",
+           "```python",
+           "import acai_hf  # registers the model with the Auto classes",
+           "result = acai_hf.transcribe([system_image], model=\"checkpoints/acai-omr-small\")",
+           "print(result.systems[0]); open(\"score.musicxml\", \"w\").write(result.musicxml)",
+           "```", "",
+           "## Training", ""]
+    if facts:
+        mix = ", ".join(f"{k} {v:.0%}" for k, v in (build.get("mix") or {}).items())
+        out += [f"- Data: `{args.get('dataset')}`, rendered by our engine (`python -m training.data build --systems "
+                f"{build.get('systems')} --seed {build.get('seed')}`), mix: {mix or 'n/a'}. Reserved pieces "
+                "(`training/data/reserved_pieces.txt`) are never trained on; they form the test split.",
+                *other_data_lines(facts["chain"], args.get("dataset")),
+                f"- {facts['steps']} optimizer steps in all ({facts['images']:,} system images; "
+                f"batch {args.get('batch_size')} in the last run, each run's in its `args.json`), "
+                f"teacher forcing until {args.get('ss_start', 0):.0%} of a {args.get('total_steps')}-step schedule, "
+                f"AdamW lr {args.get('lr')} (encoder {args.get('encoder_lr')}, layer decay {args.get('layer_decay')}), "
+                f"camera-like augmentation on {args.get('augment_p', 0):.0%} of the images, "
+                f"auxiliary bag-of-tokens loss weight {config.get('bag_loss_weight', 0)}.",
+                f"- Hardware: {hardware_line(facts['chain'])}; {facts['hours']:.1f} hours of training in all.",
+                "- The runs, each starting from the previous one's weights (settings of the last run above): "
+                + " -> ".join(f"`{link['run']}`" if link.get("external") else f"`{link['run']}` ({link['steps']} steps)"
+                              for link in facts["chain"]) + ".",
+                f"- Command: `python -m training.supervised.train --dataset {args.get('dataset')} --preset {args.get('preset')} "
+                + " ".join(f"--set {o}" for o in args.get("overrides") or []) + " ...` (full arguments in the run's "
+                "`args.json`; the plan and the runs are in `training/README.md`).",
+                "", "![training curves](training_curves.png)", ""]
+    else:
+        out += ["(no training run given)", ""]
+    out += ["## Results", "",
+            "Greedy decoding on the test split (reserved music21 pieces rendered by our engine), micro-averaged:", "",
+            results_table(clean, augmented, int8), "",
+            "Reproduce: `python -m training.release.evaluate checkpoints/acai-omr-small --dataset DATA --split test` "
+            "(add `--augment` for the camera-like row, `--int8` for the int8 one: the decoder's linear layers with "
+            "int8 weights, faster on a CPU, `python app.py --int8`).", "",
+            *target_lines(clean, augmented), ""]
+    if dev:
+        out += [f"Dev split ({shipped.get('dev_limit')} systems, when shipped by `training.release.ship`): "
+                f"SER {pct(dev.get('ser'))}, TEDn {pct(dev.get('tedn'))}.", ""]
+    out += ["## Known limitations (measured)", ""]
+    if lengths:
+        out += ["SER on the clean test split by the length of the gold system:", "",
+                "| gold tokens | systems | SER |", "|---|---|---|",
+                *[f"| {label} | {n} | {pct(value)} |" for label, n, value in lengths], ""]
+    if clean:
+        out.append(f"- {pct(1 - clean['delinearize_clean'])} of test outputs have at least one delinearization error "
+                   "(e.g. a token out of place); the app still builds MusicXML from them and highlights bad measures.")
+    if clean and clean.get("ser_pitch") is not None:
+        out.append(f"- What is wrong: on the clean test split the pitch tokens alone score SER {pct(clean['ser_pitch'])}, "
+                   f"all the other tokens (rhythm, voices, beams, structure) {pct(clean['ser_not_pitch'])}.")
+    source_metrics = shipped.get("source_metrics") or {}
+    if source_metrics.get("dev_pitch_ce") is not None:
+        out.append(f"- Pitches: on dev, the cross-entropy on pitch tokens is {source_metrics['dev_pitch_ce']:.3f} with each "
+                   f"system's own image and {source_metrics['dev_pitch_ce_swapped_images']:.3f} with another system's "
+                   "(`training.supervised.train`'s dev evaluation). The smaller that gap, the more the model guesses pitches from "
+                   "the music so far instead of reading them.")
+    out += ["- Trained on engraved, synthetic renderings only: real scans and phone photos are out of distribution "
+            "(the augmented row above is our proxy for them).", "",
+            "## Fine-tune it on your data", "",
+            "```bash",
+            "python -m training.supervised.train --init-from checkpoints/acai-omr-small --dataset DATA --out runs/my-run",
+            "```",
+            "`DATA` is our engine's output, an OLiMPiC-layout folder, or a Hugging Face dataset with `image` and "
+            "`lmx` columns (`--image-column`, `--lmx-column`).", "",
+            "## Push it to the Hub", "",
+            "```bash",
+            "python -m training.supervised.train ... --push-to-hub USER/acai-omr-small   # at the end of a run",
+            "huggingface-cli upload USER/acai-omr-small checkpoints/acai-omr-small   # the shipped folder as it is",
+            "```", "",
+            f"Card written by `python -m training.release.model_card {model_dir} --run RUN`.", ""]
+    return "\n".join(out)
+
+
+def main(argv=None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", help="the shipped model folder")
+    parser.add_argument("--run", default=None, help="the training run folder the weights came from")
+    parser.add_argument("--out", default=str(REPO / "model_card.md"))
+    args = parser.parse_args(argv)
+    model_dir = Path(args.model)
+    run = Path(args.run).expanduser() if args.run else None
+    if run is not None and (run / "curves.png").is_file():
+        shutil.copyfile(run / "curves.png", model_dir / "training_curves.png")
+    card = render(model_dir, run)
+    Path(args.out).write_text(card)
+    (model_dir / "README.md").write_text(card)
+    print(f"wrote {args.out} and {model_dir / 'README.md'}")
+    return card
+
+
+if __name__ == "__main__":
+    main()

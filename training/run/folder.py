@@ -1,0 +1,44 @@
+"""A run's folder: where a run writes, the files that say how it was started, and its checkpoints.
+
+    <run>/<args file>     every argument, as given and as resumed (args.json; mae_args.json, grpo_args.json)
+    <run>/machine.json    the hardware it ran on (the model card names it)
+    <run>/checkpoints/    training.run.checkpointing, each with the state every trainer records
+Each trainer writes its logs and models beside them.
+"""
+import json
+from pathlib import Path
+
+from training.run.arguments import recordable
+from training.run.checkpointing import CHECKPOINTS, save_checkpoint
+from training.run.logs import machine_facts
+
+
+def run_folder(args, default) -> Path:
+    """`--out` (a resumed run: the folder it is in), else `default`; args.out becomes it, so the recorded
+    arguments name the folder."""
+    out = Path(args.out or default).expanduser()
+    args.out = str(out)
+    return out
+
+
+def record_start(out: Path, args, accelerator, precision: str, args_file: str = "args.json") -> None:
+    """Creates the folder and writes the arguments and machine.json (main process only)."""
+    if not accelerator.is_main_process:
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    (out / args_file).write_text(json.dumps(vars(args), indent=1))
+    facts = machine_facts(accelerator.device, accelerator.num_processes, precision)
+    (out / "machine.json").write_text(json.dumps(facts, indent=1))
+
+
+
+def save_run_checkpoint(out: Path, args, step: int, epoch: int, position: int, model, optimizer, accelerator,
+                        processor=None, **extra) -> Path:
+    """<out>/checkpoints/step-N: weights, optimizer, RNG, and the state every trainer records: the step, the
+    data position (`epoch`, `position`: global batches of that epoch done), the arguments, plus `extra`
+    (e.g. total_steps, elapsed_s, best_reward). Call on every process."""
+    state = {"step": step, "epoch": epoch, "position": position, **extra, "args": recordable(args)}
+    return save_checkpoint(out / CHECKPOINTS, step, model, optimizer, state, processor, accelerator, keep=args.keep)
+
+
+__all__ = ["run_folder", "record_start", "save_run_checkpoint"]
