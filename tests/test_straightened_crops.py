@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from acai_hf.straightened_crops import crop_systems, detect_and_crop, match_path
-from acai_hf.system_boxes import SystemBox, crop_system
-from acai_hf.system_detection import analyse
+from acai_hf.page.straightened_crops import crop_systems, detect_and_crop, match_path
+from acai_hf.page.system_boxes import SystemBox, crop_system
+from acai_hf.page.system_detection import analyse
 from tests.drawn_pages import PhoneView, draw_page, staff_line_ends
 
 SYSTEMS, WIDTH, SPACE = 3, 1500, 12

@@ -12,8 +12,8 @@ from PIL import Image, ImageDraw
 from safetensors.torch import load_file
 
 import acai_hf  # noqa: F401  (registers the Auto classes)
-from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration
-from acai_hf.transcription import default_processor
+from acai_hf.model.loading import default_processor
+from acai_hf.model.modeling_acai import AcaiOMRForConditionalGeneration
 from training import train as train_cli
 from training.checkpointing import latest_checkpoint
 from training.collate import SystemCollator

@@ -16,7 +16,7 @@ as training goes on), that share of the rows with geometry is cut after its firs
 import numpy as np
 import torch
 
-from training.data.grayscale import to_grayscale
+from acai_hf.page.grayscale import to_grayscale
 from training.data.schema import GEOMETRY_COLUMNS
 from training.geometry_targets import dense_targets, image_scale, patch_boxes
 from training.measure_spans import measure_spans

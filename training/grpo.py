@@ -21,9 +21,9 @@ import torch
 from torch.utils.data import DataLoader
 
 import acai_hf  # noqa: F401  (registers the Auto classes)
-from acai_hf.generation_acai import lmx_transition_table
-from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration
-from acai_hf.processing_acai import AcaiOMRProcessor
+from acai_hf.model.generation_acai import lmx_transition_table
+from acai_hf.model.modeling_acai import AcaiOMRForConditionalGeneration
+from acai_hf.model.processing_acai import AcaiOMRProcessor
 from training.checkpointing import (
     latest_checkpoint,
     load_checkpoint,

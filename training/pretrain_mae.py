@@ -22,9 +22,9 @@ import torch
 from torch.utils.data import DataLoader
 
 import acai_hf  # noqa: F401  (registers the Auto classes)
-from acai_hf.configuration_acai import AcaiOMRConfig
-from acai_hf.processing_acai import AcaiOMRProcessor
-from acai_hf.transcription import default_processor
+from acai_hf.model.configuration_acai import AcaiOMRConfig
+from acai_hf.model.processing_acai import AcaiOMRProcessor
+from acai_hf.model.loading import default_processor
 from training.checkpointing import latest_checkpoint, load_checkpoint, save_checkpoint
 from training.collate import SystemCollator
 from training.data.augment import CameraAugment

@@ -30,8 +30,8 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 import acai_hf  # noqa: F401  (registers the Auto classes)
-from acai_hf.configuration_acai import AcaiOMRConfig
-from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration, count_parameters
+from acai_hf.model.configuration_acai import AcaiOMRConfig
+from acai_hf.model.modeling_acai import AcaiOMRForConditionalGeneration, count_parameters
 from training.checkpointing import (
     best_metrics,
     latest_checkpoint,
@@ -180,7 +180,7 @@ def build_model(args):
     """(model, processor): from a checkpoint when resuming, else --init-from, else a fresh preset."""
     from transformers import AutoProcessor
 
-    from acai_hf.transcription import default_processor
+    from acai_hf.model.loading import default_processor
 
     source = getattr(args, "checkpoint", None) or args.init_from
     if source:

@@ -16,8 +16,8 @@ import logging
 import numpy as np
 from PIL import Image
 
-from .system_boxes import SystemBox, crop_system, normalise
-from .system_detection import SystemPath, analyse
+from acai_hf.page.system_boxes import SystemBox, crop_system, normalise
+from acai_hf.page.system_detection import SystemPath, analyse
 
 logger = logging.getLogger(__name__)
 TILE = 16  # output pixels per mesh tile: the lines' curvature is slight over so few

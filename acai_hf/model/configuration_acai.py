@@ -9,7 +9,7 @@ import copy
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig, VisionEncoderDecoderConfig
 
-# The LMX tokenizer's fixed special ids (acai_hf/tokenization_acai.py); 4 specials + 224 LMX tokens.
+# The LMX tokenizer's fixed special ids (acai_hf/model/tokenization_acai.py); 4 specials + 224 LMX tokens.
 PAD_ID, BOS_ID, EOS_ID, UNK_ID = 0, 1, 2, 3
 VOCAB_SIZE = 228
 
@@ -223,8 +223,3 @@ PRESETS = {
 }
 
 __all__ = ["AcaiEncoderConfig", "AcaiDecoderConfig", "AcaiOMRConfig", "PRESETS"]
-
-# Auto registrations that waited for this module to finish importing (see registration.py).
-from .registration import finish_registration  # noqa: E402
-
-finish_registration(__name__)

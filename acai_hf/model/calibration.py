@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .lmx import delinearize
-from .measure_lengths import measure_validity
+from acai_hf.music.lmx import delinearize
+from acai_hf.music.measure_lengths import measure_validity
 
 CALIBRATION_FILE = "calibration.json"
 FEATURES = ("mean_logprob", "errors_per_token", "measures_not_filling", "no_measure_checked", "tokens_per_width")
