@@ -1,11 +1,12 @@
 """Acai OMR: optical music recognition of pianoform systems into LMX and MusicXML.
 
-    model/        the transformers model, processor and tokenizer (registered with the Auto classes here)
-    page/         pages in, systems found and cropped
-    music/        LMX <-> MusicXML, the joined score, MIDI, checks, engraving and audio
-    metrics/      SER and TEDn (also `evaluate` modules)
-    transcription the one route from pages (or system images) to a Score
-    cli, app/     the command line and the Gradio app, thin adapters of transcription
+    model/            the transformers model, processor and tokenizer, registered with the Auto classes
+    page/             pages in, systems found and cropped
+    music/            LMX <-> MusicXML, the joined score (Score), MIDI, checks, engraving and audio
+    metrics/          SER and TEDn (also `evaluate` modules)
+    transcription.py  the one route from pages (or system images) to a Score
+    cli.py, app/      the command line and the Gradio app, thin adapters of transcription.py
+    atomic_write.py   files that a reader never sees half written
 
 Importing the package imports the model package, which registers the Auto classes (and so imports
 transformers and torch). The music layer's heavy dependencies (music21, Verovio, evaluate) and gradio

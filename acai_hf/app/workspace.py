@@ -113,11 +113,13 @@ def system_crops(workspace: Workspace) -> tuple[list[System], list[str]]:
     if crop_pixels > CROP_PIXELS_PER_PAGE_PIXEL * page_pixels:
         raise UserError(f"The boxes cover the pages {crop_pixels / page_pixels:.1f} times over; boxes that overlap "
                        f"so much hold the same music twice. Keep one box per system.")
-    # what detection traced holds for the page as loaded, not for a turned one (that is traced again)
-    turned = [PageBoxes(orient(page.image, page.orientation), [box for at, box in boxes if at == index],
-                        None if page.orientation else page.paths)
-              for index, page in enumerate(workspace.pages)]
-    return [System(crop.page, crop.box, crop.image) for crop in crop_pages(turned)], messages
+    pages = []
+    for index, page in enumerate(workspace.pages):
+        mine = [box for at, box in boxes if at == index]
+        image = orient(page.image, page.orientation) if mine else page.image  # a turn copies the page
+        # what detection traced holds for the page as loaded; a turned page is traced again
+        pages.append(PageBoxes(image, mine, None if page.orientation else page.paths))
+    return [System(crop.page, crop.box, crop.image) for crop in crop_pages(pages)], messages
 
 
 __all__ = ["Page", "System", "Workspace", "open_pages", "annotator_value", "store_annotator",

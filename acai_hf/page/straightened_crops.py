@@ -116,10 +116,4 @@ def crop_systems(image: Image.Image, boxes, paths=None) -> list[Image.Image]:
     return crops
 
 
-def detect_and_crop(image: Image.Image) -> tuple[list[SystemBox], list[Image.Image]]:
-    """Detected boxes of the page and their straightened crops, from one analysis of the page."""
-    analysis = analyse(image)
-    return analysis.boxes, crop_systems(image, analysis.boxes, analysis.paths)
-
-
-__all__ = ["crop_systems", "detect_and_crop", "match_path", "straighten"]
+__all__ = ["crop_systems", "match_path", "straighten"]
