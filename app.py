@@ -6,10 +6,11 @@ $ACAI_OMR_MODEL, else the shipped checkpoints/acai-omr-small. The UI lives in ac
 import argparse
 import os
 
-from acai_hf.app import MODEL_ENV, OmrApp, build_demo, launch_options
+from acai_hf.app import OmrApp, build_demo, launch_options
 from acai_hf.app.quiet_console import quiet_console
 from acai_hf.app.session import RequestDirs, remove_stale_roots
 from acai_hf.app.signals import stop_on_sigterm
+from acai_hf.model.loading import MODEL_ENV
 
 
 def parse_args(argv=None):

@@ -1,25 +1,28 @@
 """Command line for batch work: python -m acai_hf transcribe PAGE_OR_PDF... -o OUT_DIR
 
 Every input (an image, a PDF, or a folder of them) becomes OUT_DIR/<name>.musicxml, .mid and .lmx
-(the LMX of one system per paragraph): its pages are loaded as the app loads them, systems are boxed by
-`detect_systems`, cropped, and transcribed in batches. A bad input (also a pipe or a device: only
-regular files are read) is reported and skipped; a system whose music cannot be joined or played is
-left out of the score with a warning; the exit status is 1 when any input failed, 2 when nothing could
-start (no model, bad options, -o naming a file).
+(the LMX of one system per paragraph): its pages are loaded as the app loads them, their systems are
+found, cropped and transcribed in batches, as the app does (acai_hf/transcription.py). A bad input
+(also a pipe or a device: only regular files are read) is reported and skipped; a system whose music
+cannot be joined or played is left out of the score with a warning; the exit status is 1 when any
+input failed, 2 when nothing could start (no model, bad options, -o naming a file).
 
 Under `accelerate launch -m acai_hf transcribe ...` each process takes its share of the inputs (and
 its own GPU). Output names are fixed before the inputs are shared out, so they never collide.
 """
 import argparse
-import os
 import re
 import sys
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from acai_hf.atomic_write import write_atomically
+from acai_hf.model.loading import MODEL_ENV, ModelNotFound, load, resolve_model
+from acai_hf.page.page_input import PageInputError, load_pages_from_path
+from acai_hf.transcription import transcribe_pages
+
 INPUT_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".pdf"}
-MODEL_ENV = "ACAI_OMR_MODEL"  # the model folder when --model is not given
 MAX_STEM = 100
 WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
 
@@ -42,6 +45,7 @@ class Outcome:
     measures: int = 0
     files: list = field(default_factory=list)
     left_out: dict = field(default_factory=dict)  # system index (0-based) -> why it is not in the score
+    page_errors: dict = field(default_factory=dict)  # page number -> why no systems were found on it
 
 
 def safe_stem(filename: str) -> str:
@@ -78,31 +82,16 @@ def plan_jobs(paths) -> list[Job]:
     return jobs
 
 
-def resolve_model(model: str | None) -> str:
-    from .transcription import DEFAULT_CHECKPOINT
-
-    chosen = model or os.environ.get(MODEL_ENV) or None
-    if chosen is None:
-        if not (DEFAULT_CHECKPOINT / "config.json").exists():
-            raise CliError(
-                f"No model to transcribe with: the default model {DEFAULT_CHECKPOINT} does not exist yet. "
-                f"Pass --model DIR (a folder saved by save_pretrained, with config.json) or set {MODEL_ENV}."
-            )
-        return str(DEFAULT_CHECKPOINT)
-    path = Path(chosen).expanduser()
-    if path.is_dir():
-        if not (path / "config.json").exists():
-            raise CliError(f"--model {chosen}: the folder has no config.json; give a folder saved by save_pretrained.")
-        return str(path)
-    looks_like_hub_id = chosen.count("/") == 1 and not chosen.startswith((".", "/", "~"))
-    if not looks_like_hub_id:
-        raise CliError(f"--model {chosen}: no such folder.")
-    return chosen
+def model_to_load(model: str | None) -> str:
+    """--model, else $ACAI_OMR_MODEL, else the shipped checkpoint; CliError when there is none."""
+    try:
+        return resolve_model(model)
+    except ModelNotFound as error:
+        raise CliError(f"No model to transcribe with: {error}. Pass --model DIR (a folder saved by save_pretrained, "
+                       f"with config.json) or set {MODEL_ENV}.") from error
 
 
 def load_model(model: str, device, int8=False):
-    from .transcription import load
-
     if int8 and device.type != "cpu":
         raise CliError(f"--int8 runs on the CPU only; this process decodes on {device}.")
     try:
@@ -112,91 +101,36 @@ def load_model(model: str, device, int8=False):
     return model.to(device), processor
 
 
-class _InputsToDevice:
-    """The model, with `generate` moving its tensor arguments to the model's device first (the shared
-    `generate_lmx` builds its batches on the CPU)."""
-
-    def __init__(self, model):
-        self._model = model
-
-    def generate(self, **kwargs):
-        import torch
-
-        device = next(self._model.parameters()).device
-        moved = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()}
-        return self._model.generate(**moved)
-
-    def __getattr__(self, name):
-        return getattr(self._model, name)
-
-
-def generate(model, processor, images, *, num_beams=1, constrained=True, batch_size=8, progress=None,
-             **generate_kwargs):
-    """LMX and confidence per image, in order: the app's `generate_lmx`, on the model's device,
-    advancing the `progress` bar by each batch's systems."""
-    from .transcription import generate_lmx
-
-    reported = 0
-
-    def advance(done, total):
-        nonlocal reported
-        if progress is not None:
-            progress.update(done - reported)
-        reported = done
-
-    return generate_lmx(_InputsToDevice(model), processor, images, num_beams=num_beams, constrained=constrained,
-                        batch_size=batch_size, progress=advance, **generate_kwargs)
-
-
-def page_crops(job: Job, pages: str | None):
-    """The system images of every page of the input, in reading order."""
-    from .page_input import PageInputError, load_pages_from_path
-    from .straightened_crops import detect_and_crop
-
-    crops = []
-    images = load_pages_from_path(job.path, pages)
-    for image in images:
-        crops += [crop.convert("L") for crop in detect_and_crop(image)[1]]
-    if not crops:
-        pages_word = "page" if len(images) == 1 else f"{len(images)} pages"
-        raise PageInputError(f"No music systems found on the {pages_word}: staff lines must be visible and level.")
-    return crops
-
-
-def write_atomically(path: Path, data: bytes):
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
-
-
 def transcribe_job(job: Job, out: Path, model, processor, args, progress) -> Outcome:
-    from .page_input import PageInputError
-    from .score_assembly import assemble_score
+    """One input through the pipeline; its three files written atomically. A page problem is the outcome's error."""
+    counted = progress.total or 0  # the systems of the inputs before this one
+    done = 0
 
-    outcome = Outcome(job)
-    try:
-        crops = page_crops(job, args.pages)
-    except PageInputError as error:
-        outcome.error = str(error)
-        return outcome
-    progress.total = (progress.total or 0) + len(crops)
-    progress.refresh()
+    def advance(systems_done, systems):
+        nonlocal done
+        if systems_done == 0:
+            progress.total = counted + systems
+            progress.refresh()
+        progress.update(systems_done - done)
+        done = systems_done
+
     kwargs = {"max_new_tokens": args.max_new_tokens} if args.max_new_tokens is not None else {}
-    systems, _ = generate(model, processor, crops, num_beams=args.beams, constrained=args.constrained,
-                          batch_size=args.batch_size, progress=progress, **kwargs)
-    score = assemble_score(systems)  # a system that breaks the join or MIDI is left out, not the input
+    try:
+        pages = load_pages_from_path(job.path, args.pages)
+        score, _, found = transcribe_pages(pages, model, processor, progress=advance, num_beams=args.beams,
+                                           constrained=args.constrained, batch_size=args.batch_size, **kwargs)
+    except PageInputError as error:
+        return Outcome(job, error=str(error))
     files = {
-        out / f"{job.name}.lmx": ("\n\n".join(systems) + "\n").encode("utf-8"),
+        out / f"{job.name}.lmx": ("\n\n".join(score.systems) + "\n").encode("utf-8"),
         out / f"{job.name}.musicxml": score.musicxml.encode("utf-8"),
         out / f"{job.name}.mid": score.midi,
     }
     for path, data in files.items():
-        write_atomically(path, data)
-    outcome.systems = len(systems)
-    outcome.measures = sum(score.measure_counts)
-    outcome.left_out = score.left_out
-    outcome.files = list(files)
-    return outcome
+        write_atomically(path, lambda temporary, data=data: temporary.write_bytes(data))
+    page_errors = {number: page.error for number, page in enumerate(found, start=1) if page.error}
+    return Outcome(job, systems=len(score.systems), measures=sum(score.measure_counts), files=list(files),
+                   left_out=score.left_out, page_errors=page_errors)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -255,7 +189,7 @@ def run_transcribe(args) -> int:
     jobs = plan_jobs(args.inputs)
     if not jobs:
         raise CliError("no inputs: the folders given hold no images or PDFs")
-    model_name = resolve_model(args.model)
+    model_name = model_to_load(args.model)
     state = PartialState()
     make_out_dir(args.out)
     model, processor = load_model(model_name, state.device, args.int8)
@@ -276,6 +210,9 @@ def run_transcribe(args) -> int:
         else:
             print(f"{outcome.job.path} -> {args.out / outcome.job.name}.musicxml "
                   f"({outcome.systems} systems, {outcome.measures} measures)")
+            for number, why in outcome.page_errors.items():
+                print(f"warning: {outcome.job.path}: page {number}: finding its systems failed ({why})",
+                      file=sys.stderr)
             for index, why in outcome.left_out.items():
                 print(f"warning: {outcome.job.path}: system {index + 1} is left out of the score: {why}",
                       file=sys.stderr)

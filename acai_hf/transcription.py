@@ -1,133 +1,134 @@
-"""One call from system images to music: `acai_hf.transcribe(images, model=...)`.
+"""Page to score, the one route that the app, the command line and `acai_hf.transcribe` take:
 
-Images (PIL, arrays, paths; one per grand-staff system, in reading order) are batched by width so
-that little padding is computed, decoded with `generate()` (greedy or beam, optionally constrained
-by the LMX grammar), then joined into one MusicXML score with MIDI and a measure-validity report.
+    pages -> find_systems -> boxes -> crop_pages -> system images -> generate_lmx -> LMX -> assemble -> Score
+
+`transcribe_pages` runs all of it (the command line). The app stops after `find_systems` so that the
+visitor can check the boxes, then goes on with `crop_pages`, `read_systems` and `assemble`, under its
+request bounds (acai_hf/app/workspace.py). `transcribe` (`acai_hf.transcribe`) starts from system
+images. The systems are read in width-sorted batches (acai_hf/model/generation_acai.py) and joined so
+that a system whose music cannot be joined or played costs only itself (acai_hf/music/score_assembly.py).
 """
-from dataclasses import dataclass, field
-from pathlib import Path
+import logging
+from dataclasses import dataclass
 
-import torch
+from PIL import Image
 
-from .generation_acai import TOKENS_PER_COLUMN
+from acai_hf.model.generation_acai import generate_lmx
+from acai_hf.model.loading import load
+from acai_hf.music.preview import engrave_preview, preview_failed
+from acai_hf.music.score import PREVIEW_STAGE, Score
+from acai_hf.music.score_assembly import Stage, assemble_score
+from acai_hf.music.score_settings import ScoreSettings
+from acai_hf.page.page_input import PageInputError
+from acai_hf.page.straightened_crops import crop_systems
+from acai_hf.page.system_boxes import SystemBox
+from acai_hf.page.system_detection import analyse
 
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "acai-omr-small"
+PREVIEW = Stage(PREVIEW_STAGE, engrave_preview, preview_failed)  # the engraving, a stage a system can fail
+logger = logging.getLogger(__name__)
 
 
 @dataclass
-class Transcription:
-    systems: list[str]  # LMX per system, in input order
-    confidences: list[float]  # mean token log-probability per system (0 is certain)
-    musicxml: str  # the joined score
-    midi: bytes
-    validity: list = field(default_factory=list)  # acai_hf.music.MeasureReport per measure
-    errors: list = field(default_factory=list)  # delinearization errors per system
-    left_out: dict = field(default_factory=dict)  # system index -> why it is not in the score (score_assembly)
+class PageBoxes:
+    """One page and the boxes of its systems, in reading order."""
+    image: Image.Image  # turned as the boxes are drawn
+    boxes: list[SystemBox]
+    paths: list | None = None  # the staff lines detection traced on `image` (SystemPath); None: traced when cropped
+    error: str | None = None  # why detection failed on this page (it then has no boxes)
 
 
-def load(model=None, processor=None, int8=False):
-    """(model, processor) from a folder, a model id or instances; the processor defaults to the
-    model's folder, else to one matching the model's patch budget. Instances are used as they are
-    (nothing is reloaded), so an app loads once and transcribes many times. `int8`: the decoder's
-    linear layers in int8 for faster CPU decoding (acai_hf.quantization_acai; the model is changed
-    in place)."""
-    from transformers import AutoModelForImageTextToText, AutoProcessor
-
-    if model is None:
-        if not DEFAULT_CHECKPOINT.exists():
-            raise FileNotFoundError(f"no model given and no default checkpoint at {DEFAULT_CHECKPOINT}")
-        model = str(DEFAULT_CHECKPOINT)
-    if isinstance(model, (str, Path)):
-        processor = processor or AutoProcessor.from_pretrained(str(model))
-        model = AutoModelForImageTextToText.from_pretrained(str(model))
-    if processor is None:
-        processor = default_processor(model.config)
-    if int8:
-        from .quantization_acai import quantize_decoder
-
-        quantize_decoder(model)
-    return model.eval(), processor
+@dataclass
+class SystemImage:
+    """One system cropped from its page."""
+    page: int  # index of its page
+    box: SystemBox
+    image: Image.Image
 
 
-def default_processor(config):
-    from .image_processing_acai import AcaiImageProcessor
-    from .processing_acai import AcaiOMRProcessor
-    from .tokenization_acai import AcaiLMXTokenizer
-
-    image_processor = AcaiImageProcessor(max_patches=config.encoder.max_patches, patch_size=config.encoder.patch_size)
-    return AcaiOMRProcessor(image_processor, AcaiLMXTokenizer())
-
-
-@torch.inference_mode()
-def generate_lmx(model, processor, images, num_beams=1, constrained=False, batch_size=4, progress=None,
-                 tokens_per_column=TOKENS_PER_COLUMN, **generate_kwargs):
-    """-> (LMX strings, confidences), in the order of `images`. `progress(done_systems, total_systems)`,
-    if given, is called after each batch. Each system's output is capped by its width
-    (`tokens_per_column`, see acai_hf.generation_acai.length_caps; None: only the model's max length)."""
-    from .generation_acai import LengthCapLogitsProcessor, LMXGrammarLogitsProcessor, length_caps, mean_token_logprob
-
-    tokenizer = processor.tokenizer
-    inks = [processor.image_processor.resize_one(image) for image in images]
-    order = sorted(range(len(inks)), key=lambda i: inks[i].shape[1])  # similar widths share a batch
-    processors = [LMXGrammarLogitsProcessor(tokenizer)] if constrained else []
-    texts, confidences = [None] * len(inks), [None] * len(inks)
-    for start in range(0, len(order), batch_size):
-        batch = order[start: start + batch_size]
-        pixel_values, pixel_mask = (t.to(model.device) for t in _pad([inks[i] for i in batch]))
-        caps = []
-        if tokens_per_column is not None:
-            patch = processor.image_processor.patch_size
-            caps = [LengthCapLogitsProcessor(length_caps(pixel_mask, patch, tokens_per_column), tokenizer.eos_token_id)]
-        # confidence needs the raw logits (greedy, sampling) or the beam scores (beam search), not both
-        out = model.generate(
-            pixel_values=pixel_values, pixel_mask=pixel_mask, num_beams=num_beams, logits_processor=processors + caps,
-            output_scores=num_beams > 1, output_logits=num_beams == 1, return_dict_in_generate=True,
-            **generate_kwargs,
-        )
-        scores = mean_token_logprob(model, out, tokenizer.eos_token_id, tokenizer.pad_token_id)
-        for row, index in enumerate(batch):
-            texts[index] = tokenizer.decode_lmx(out.sequences[row])
-            confidences[index] = float(scores[row])
-        if progress is not None:
-            progress(start + len(batch), len(order))
-    return texts, confidences
+def find_systems(pages, on_page=None) -> list[PageBoxes]:
+    """The proposed system boxes of each page. A page detection fails on gets none, and the error (the app
+    asks the visitor to draw them). `on_page(done, total)` is called before each page."""
+    found = []
+    for index, image in enumerate(pages):
+        if on_page is not None:
+            on_page(index, len(pages))
+        try:
+            analysis = analyse(image)
+        except Exception as error:  # noqa: BLE001  one page must not cost the others
+            logger.exception("system detection failed on page %d", index + 1)
+            found.append(PageBoxes(image, [], error=f"{type(error).__name__}: {error}"))
+        else:
+            found.append(PageBoxes(image, analysis.boxes, analysis.paths))
+    return found
 
 
-def _pad(inks):
-    height, width = max(i.shape[0] for i in inks), max(i.shape[1] for i in inks)
-    pixel_values = torch.zeros(len(inks), 1, height, width)
-    pixel_mask = torch.zeros(len(inks), height, width, dtype=torch.long)
-    for row, ink in enumerate(inks):
-        pixel_values[row, 0, : ink.shape[0], : ink.shape[1]] = torch.from_numpy(ink)
-        pixel_mask[row, : ink.shape[0], : ink.shape[1]] = 1
-    return pixel_values, pixel_mask
+def crop_pages(pages: list[PageBoxes]) -> list[SystemImage]:
+    """Every page's boxes cropped, straightened along the staff lines where a box holds one traced system."""
+    systems = []
+    for index, page in enumerate(pages):
+        if page.boxes:
+            crops = crop_systems(page.image, page.boxes, page.paths)
+            systems += [SystemImage(index, box, crop) for box, crop in zip(page.boxes, crops)]
+    return systems
+
+
+def expected_accuracy(calibration, lmx: str, confidence: float | None, image: Image.Image) -> float | None:
+    """The calibrated accuracy (1 - SER) of one system's reading; None without a calibration (model/calibration.py)."""
+    return None if calibration is None else calibration.expected_accuracy(lmx, confidence, *image.size)
+
+
+def read_systems(model, processor, images, calibration=None, **generate_options):
+    """System images -> (LMX, confidences, expected accuracies), in order; `generate_options` as
+    generate_lmx's (num_beams, constrained, batch_size, progress, and generate()'s own)."""
+    texts, confidences = generate_lmx(model, processor, images, **generate_options)
+    expected = [expected_accuracy(calibration, text, confidence, image)
+                for text, confidence, image in zip(texts, confidences, images)]
+    return texts, confidences, expected
+
+
+def assemble(systems, confidences=None, expected=None, settings: ScoreSettings | None = None,
+             preview: bool = False) -> Score:
+    """The Score of the systems' LMX; with `preview`, its engraving too. `confidences` and `expected`:
+    per system, as read_systems gives them (None for LMX that no model read)."""
+    score = assemble_score(systems, extra_stages=(PREVIEW,) if preview else (), settings=settings)
+    score.confidences = list(confidences) if confidences is not None else [None] * len(score.systems)
+    score.expected_accuracy = list(expected) if expected is not None else [None] * len(score.systems)
+    return score
 
 
 def transcribe(images, model=None, processor=None, num_beams=1, constrained=True, batch_size=4, progress=None,
-               int8=False, **generate_kwargs) -> Transcription:
-    """System images -> per-system LMX and confidence, the joined MusicXML, MIDI, validity report.
-    `model`/`processor`: a folder, a model id or loaded instances (see `load`; `int8` as there).
-    `progress(done_systems, total_systems)`, if given, is called after each batch of systems is transcribed.
-    A system whose music cannot be joined or played is left out of the score (`left_out` says why)."""
-    from .score_assembly import assemble_score
-
+               int8=False, calibration=None, **generate_kwargs) -> Score:
+    """System images (PIL, arrays, paths; one per grand-staff system, in reading order) -> Score.
+    `model`/`processor`: a folder, a model id or loaded instances (acai_hf/model/loading.py; `int8` as
+    there). `progress(done_systems, total_systems)`, if given, is called after each batch of systems.
+    A system whose music cannot be joined or played is left out of the score (`left_out` says why).
+    `calibration`: the model's (model/calibration.py), for an expected accuracy per system."""
     if not isinstance(images, (list, tuple)):
         images = [images]
     model, processor = load(model, processor, int8=int8)
-    systems, confidences = generate_lmx(
-        model, processor, images, num_beams=num_beams, constrained=constrained, batch_size=batch_size,
-        progress=progress, **generate_kwargs,
-    )
-    score = assemble_score(systems)
-    return Transcription(
-        systems=systems,
-        confidences=confidences,
-        musicxml=score.musicxml,
-        midi=score.midi,
-        validity=score.validity,
-        errors=score.errors,
-        left_out=score.left_out,
-    )
+    texts, confidences, expected = read_systems(model, processor, images, calibration, num_beams=num_beams,
+                                                constrained=constrained, batch_size=batch_size, progress=progress,
+                                                **generate_kwargs)
+    return assemble(texts, confidences, expected)
 
 
-__all__ = ["transcribe", "Transcription", "generate_lmx", "load"]
+def transcribe_pages(pages, model, processor, progress=None, calibration=None, **generate_options
+                     ) -> tuple[Score, list[SystemImage], list[PageBoxes]]:
+    """Pages -> their systems, found, cropped and read -> (Score, the systems, the pages' boxes).
+    `progress(done, total)`: once the systems are found (done 0), then after each batch. Raises
+    PageInputError when no page holds a system."""
+    found = find_systems(pages)
+    systems = crop_pages(found)
+    if not systems:
+        pages_word = "page" if len(pages) == 1 else f"{len(pages)} pages"
+        raise PageInputError(f"No music systems found on the {pages_word}: staff lines must be visible and level.")
+    if progress is not None:
+        progress(0, len(systems))
+    images = [system.image for system in systems]
+    texts, confidences, expected = read_systems(model, processor, images, calibration, progress=progress,
+                                                **generate_options)
+    return assemble(texts, confidences, expected), systems, found
+
+
+__all__ = ["PageBoxes", "SystemImage", "find_systems", "crop_pages", "read_systems", "assemble", "transcribe",
+           "transcribe_pages", "expected_accuracy", "PREVIEW"]

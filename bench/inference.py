@@ -12,7 +12,7 @@ a processor on every step (a signature inspection, a copy of the scores), a cost
     python bench/inference.py --threads 1       # when other processes share the 2 cores (steadier)
     python bench/inference.py --repeats 5       # each case's fastest of 5 runs (default 3): a shared
                                                 # machine only ever adds time
-    python bench/inference.py --cases small:4:int8   # int8 decoder weights (acai_hf.quantization_acai)
+    python bench/inference.py --cases small:4:int8   # int8 decoder weights (acai_hf.model.quantization_acai)
     python bench/inference.py --cases small:4:bare   # the floor: the decoding step's tensor operations
                                                      # in a bare loop (no generate(), no modules)
 """
@@ -79,14 +79,14 @@ def run_case(preset: str, batch: int, mode: str, tokens: int, width: int, thread
     if threads:
         torch.set_num_threads(threads)
 
-    from acai_hf.image_processing_acai import AcaiImageProcessor
-    from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration, count_parameters
+    from acai_hf.model.image_processing_acai import AcaiImageProcessor
+    from acai_hf.model.modeling_acai import AcaiOMRForConditionalGeneration, count_parameters
 
     torch.manual_seed(0)
     model = AcaiOMRForConditionalGeneration.from_preset(preset).eval()
     parameters = count_parameters(model)  # before int8 packs the decoder's weights away from .parameters()
     if mode == "int8":
-        from acai_hf.quantization_acai import quantize_decoder
+        from acai_hf.model.quantization_acai import quantize_decoder
 
         quantize_decoder(model)
     height, budget = IMAGE_SETTINGS[preset]

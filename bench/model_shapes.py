@@ -15,7 +15,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration, count_parameters  # noqa: E402
+from acai_hf.model.modeling_acai import AcaiOMRForConditionalGeneration, count_parameters  # noqa: E402
 
 CONV = {"stem": "conv", "stem_channels": [32, 64, 128, 256]}
 CANDIDATES = {

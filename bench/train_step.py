@@ -54,8 +54,8 @@ def make_batches(batch_size: int, batches: int, seed: int) -> dict:
     """{"random": [...], "bucketed": [...]}: the same images, grouped two ways, collated."""
     import numpy as np
 
-    from acai_hf.configuration_acai import AcaiOMRConfig
-    from acai_hf.transcription import default_processor
+    from acai_hf.model.configuration_acai import AcaiOMRConfig
+    from acai_hf.model.loading import default_processor
     from training.batches.collate import SystemCollator
 
     config = AcaiOMRConfig.from_preset("small")
@@ -120,7 +120,7 @@ def run_path(name: str, batches_file: str, passes: int, threads: int | None) -> 
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration
+    from acai_hf.model.modeling_acai import AcaiOMRForConditionalGeneration
     from training.run.fast_path import channels_last_stem
     from training.run.precision import cpu_has_fast_bf16
     from training.supervised.scheduled_sampling import ScheduledSampling

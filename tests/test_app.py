@@ -15,7 +15,7 @@ from acai_hf.app.options import MAX_BEAMS
 from acai_hf.app.session import RequestDirs
 from acai_hf.app.ui import example_pages
 from acai_hf.app.workspace import System, Workspace, annotator_value
-from acai_hf.system_boxes import SystemBox, to_annotator
+from acai_hf.page.system_boxes import SystemBox, to_annotator
 from tests.drawn_pages import draw_page, page_bytes
 from tests.tiny_omr_model import tiny_model_dir  # noqa: F401  (a fixture)
 
@@ -336,7 +336,7 @@ def test_convert_lmx_is_bounded_in_systems_and_measures(omr):
 
 def test_a_bad_system_is_named_in_the_page_tab_and_the_summary(omr, page, gold_systems):
     from acai_hf.app.handlers import summary, system_label
-    from acai_hf.app.score import assemble
+    from acai_hf.transcription import assemble
 
     workspace, value, _, _ = omr.load(page)
     workspace, _ = omr.transcribe(workspace, value, constrained=False)
@@ -494,7 +494,7 @@ def test_the_report_says_which_measures_cannot_be_checked_and_never_that_all_is_
 
 def test_the_metre_and_first_measure_a_musician_gives_are_checked_engraved_and_downloaded(omr):
     from acai_hf.app.handlers import summary
-    from acai_hf.app.score import assemble
+    from acai_hf.transcription import assemble
 
     workspace, rendered = omr.rerender(polonaise_workspace(), [None, None, None], time_signature="3/4",
                                        first_measure=106)

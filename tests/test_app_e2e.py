@@ -10,7 +10,7 @@ from gradio_client import Client, handle_file
 
 from acai_hf.app import build_demo, launch_options
 from acai_hf.metrics.ser import corpus_ser
-from acai_hf.transcription import DEFAULT_CHECKPOINT
+from acai_hf.model.loading import DEFAULT_CHECKPOINT
 from tests.tiny_omr_model import tiny_model_dir  # noqa: F401  (a fixture)
 
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.png"))
@@ -131,7 +131,7 @@ def test_shipped_model_gives_the_expected_measures_for_the_boxes():
 
 @pytest.mark.skipif(not SHIPPED, reason="the trained model is not in checkpoints/acai-omr-small yet")
 def test_the_examples_check_scores_each_pages_first_system():
-    from acai_hf.transcription import load
+    from acai_hf.model.loading import load
     from training.release.evaluate_examples import evaluate_page
 
     model, processor = load()

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import acai_hf
-from acai_hf.audio import (FLUIDSYNTH_ENV, SOUNDFONT_ENV, PlaybackUnavailable, midi_length_seconds, midi_to_wav,
+from acai_hf.music.audio import (FLUIDSYNTH_ENV, SOUNDFONT_ENV, PlaybackUnavailable, midi_length_seconds, midi_to_wav,
                            playback_unavailable_reason)
 
 SAMPLE_RATE = 22050

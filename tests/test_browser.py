@@ -36,7 +36,7 @@ TIMEOUT_MS = 180_000  # model load and transcription on a busy 2-core machine
 expect.set_options(timeout=TIMEOUT_MS)
 EXAMPLES = sorted((REPO / "examples").glob("*.png"))
 UPLOAD_LABEL = "Page: photo, scan or PDF"
-# the result area: the whole score's preview (its own markup, acai_hf/preview.py, which the compare view
+# the result area: the whole score's preview (its own markup, acai_hf/music/preview.py, which the compare view
 # also uses per system), or Gradio's error badge / toast
 PREVIEW_SVG = "#acai-score-preview .acai-preview svg"
 PREVIEW_ERROR = "#acai-score-preview .acai-preview-error"

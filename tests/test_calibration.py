@@ -7,7 +7,7 @@ import pytest
 
 from acai_hf.app import OmrApp
 from acai_hf.app.session import RequestDirs
-from acai_hf.calibration import FEATURES, LIKELY_POOR, fit, load_calibration, system_features
+from acai_hf.model.calibration import FEATURES, LIKELY_POOR, fit, load_calibration, system_features
 from tests.conftest import VECTORS_PATH
 from tests.drawn_pages import draw_page, page_bytes
 from tests.synthetic_systems import save_synthetic_dataset
@@ -118,7 +118,7 @@ def test_without_calibration_the_confidence_is_named_for_what_it_is(tiny_model_d
 def test_the_shipped_model_carries_a_checked_calibration():
     """After training.release.ship, training.release.calibrate must run on dev and test (training/README.md,
     Shipping)."""
-    from acai_hf.transcription import DEFAULT_CHECKPOINT
+    from acai_hf.model.loading import DEFAULT_CHECKPOINT
 
     if not (DEFAULT_CHECKPOINT / "config.json").is_file():
         pytest.skip("the trained model is not in checkpoints/acai-omr-small yet")

@@ -9,8 +9,8 @@ import music21
 import pytest
 
 from acai_hf import cli
-from acai_hf.page_input import load_pages_from_path
-from acai_hf.system_detection import detect_systems
+from acai_hf.page.page_input import load_pages_from_path
+from acai_hf.page.system_detection import detect_systems
 from tiny_omr_model import save_tiny_model
 
 REPO = Path(__file__).resolve().parent.parent
@@ -94,7 +94,7 @@ def test_each_process_takes_its_share(tiny_model, tmp_path, capsys, monkeypatch,
 
 def test_missing_model_names_the_option(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv(cli.MODEL_ENV, raising=False)
-    monkeypatch.setattr("acai_hf.transcription.DEFAULT_CHECKPOINT", tmp_path / "nothing-here")
+    monkeypatch.setattr("acai_hf.model.loading.DEFAULT_CHECKPOINT", tmp_path / "nothing-here")
     code, _, stderr = run([EXAMPLE, "-o", tmp_path / "out"], capsys)
     assert code == 2 and "--model" in stderr and "does not exist yet" in stderr
     code, _, stderr = run([EXAMPLE, "-o", tmp_path / "out", "--model", tmp_path], capsys)

@@ -10,10 +10,11 @@ import pytest
 
 from acai_hf.app import OmrApp
 from acai_hf.app.compare import compare_view, system_measures
-from acai_hf.app.score import assemble, score_settings
+from acai_hf.app.options import score_settings
 from acai_hf.app.session import RequestDirs
 from acai_hf.app.workspace import open_pages, system_crops
-from acai_hf.preview import HIGHLIGHT_INK
+from acai_hf.music.preview import HIGHLIGHT_INK
+from acai_hf.transcription import assemble
 from tests.tiny_omr_model import tiny_model_dir  # noqa: F401  (a fixture)
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "polonaise.png"

@@ -7,7 +7,7 @@ from lmx.linearization.vocabulary import ALL_TOKENS
 from lmx.symbolic.part_to_score import part_to_score
 
 from acai_hf import delinearize
-from acai_hf.musicxml_schema import validate_musicxml
+from acai_hf.music.musicxml_schema import validate_musicxml
 from conftest import load_vectors
 
 # derandomized: the same examples on every run, no example database

@@ -10,9 +10,9 @@ from lmx.linearization.vocabulary import PITCH_TOKENS
 from PIL import Image
 
 import acai_hf  # noqa: F401  (registers the Auto classes)
-from acai_hf.configuration_acai import AcaiOMRConfig
-from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration
-from acai_hf.transcription import default_processor
+from acai_hf.model.configuration_acai import AcaiOMRConfig
+from acai_hf.model.modeling_acai import AcaiOMRForConditionalGeneration
+from acai_hf.model.loading import default_processor
 from training.batches.collate import SystemCollator
 from training.data import pipeline, render
 from training.data.schema import FEATURES

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import acai_hf  # noqa: F401  (registers the Auto classes)
-from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration
+from acai_hf.model.modeling_acai import AcaiOMRForConditionalGeneration
 from training.release.export_shards import MIB, check_limits, export, generate_tokens, smoke_image
 from training.supervised.step_budget import plan
 

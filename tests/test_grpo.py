@@ -8,9 +8,9 @@ import torch
 from safetensors.torch import load_file
 
 import acai_hf  # noqa: F401  (registers the Auto classes)
-from acai_hf.generation_acai import lmx_transition_table
 from acai_hf.metrics.tedn import tedn
-from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration
+from acai_hf.model.generation_acai import lmx_transition_table
+from acai_hf.model.modeling_acai import AcaiOMRForConditionalGeneration
 from conftest import VECTORS_PATH
 from synthetic_systems import gold_pairs, save_synthetic_dataset
 from training.grpo import train as grpo

@@ -8,7 +8,7 @@ from PIL import Image
 from tiny_omr_model import tiny_processor
 
 import acai_hf  # noqa: F401  (registers the Auto classes)
-from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration, patch_mask
+from acai_hf.model.modeling_acai import AcaiOMRForConditionalGeneration, patch_mask
 from training.batches.collate import SystemCollator
 from training.data import render
 from training.data.sources.procedural import generate_piece

@@ -8,8 +8,8 @@ from lmx.linearization.vocabulary import NOTE_ROOT_TOKENS
 from lmx.symbolic.part_to_score import part_to_score
 
 from acai_hf import DelinearizationError, delinearize, linearize
-from acai_hf.delinearization import MAX_TOKENS
-from acai_hf.musicxml_schema import validate_musicxml
+from acai_hf.music.delinearization import MAX_TOKENS
+from acai_hf.music.musicxml_schema import validate_musicxml
 
 
 def _without_whole_note_stems(tokens):

@@ -7,8 +7,8 @@ import torch
 from safetensors.torch import load_file
 
 import acai_hf  # noqa: F401  (registers the Auto classes)
-from acai_hf.configuration_acai import AcaiOMRConfig
-from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration
+from acai_hf.model.configuration_acai import AcaiOMRConfig
+from acai_hf.model.modeling_acai import AcaiOMRForConditionalGeneration
 from conftest import VECTORS_PATH
 from synthetic_systems import save_synthetic_dataset
 from training.mae import pretrain as pretrain_mae

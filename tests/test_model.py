@@ -10,11 +10,11 @@ import pytest
 import torch
 
 import acai_hf  # noqa: F401  (registers the Auto classes)
-from acai_hf.configuration_acai import AcaiOMRConfig
-from acai_hf.generation_acai import LMXGrammarLogitsProcessor
-from acai_hf.lmx import delinearize
-from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration, count_parameters
-from acai_hf.tokenization_acai import AcaiLMXTokenizer
+from acai_hf.model.configuration_acai import AcaiOMRConfig
+from acai_hf.model.generation_acai import LMXGrammarLogitsProcessor
+from acai_hf.model.modeling_acai import AcaiOMRForConditionalGeneration, count_parameters
+from acai_hf.model.tokenization_acai import AcaiLMXTokenizer
+from acai_hf.music.lmx import delinearize
 from tiny_omr_model import tiny_processor
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -248,7 +248,7 @@ def test_growing_cache_layer_behaves_as_a_dynamic_layer():
     reordering, cropping and batch selection (what generate() does to a cache)."""
     from transformers.cache_utils import DynamicLayer
 
-    from acai_hf.cache_acai import MIN_CAPACITY, GrowingLayer
+    from acai_hf.model.cache_acai import MIN_CAPACITY, GrowingLayer
 
     torch.manual_seed(0)
     growing, reference = GrowingLayer(), DynamicLayer()
@@ -279,8 +279,8 @@ def test_growing_cache_layer_behaves_as_a_dynamic_layer():
 
 
 def test_split_modules_keep_the_old_names_and_parameters():
-    """Code and saved auto_maps import from acai_hf.modeling_acai; checkpoints name parameters as before."""
-    from acai_hf import modeling_acai
+    """Code and saved auto_maps import from acai_hf.model.modeling_acai; checkpoints name parameters as before."""
+    from acai_hf.model import modeling_acai
 
     for name in ("AcaiEncoderModel", "AcaiDecoderForCausalLM", "AcaiOMRForConditionalGeneration", "AcaiEncoderOutput",
                  "AcaiEncoderLayer", "AcaiDecoderLayer", "AcaiPreTrainedModel", "AcaiPatchEmbeddings", "AcaiMLP",

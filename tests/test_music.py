@@ -6,8 +6,8 @@ from fractions import Fraction
 import pytest
 
 from acai_hf import join_systems, measure_validity, to_midi
-from acai_hf.music import join_systems_with_errors
-from acai_hf.musicxml_schema import validate_musicxml
+from acai_hf.music.joining import join_systems_with_errors
+from acai_hf.music.musicxml_schema import validate_musicxml
 from conftest import load_vectors
 
 GOLD = {case["id"][:4]: case["gold_lmx"] for case in load_vectors()}

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from acai_hf import page_input
-from acai_hf.page_input import PageInputError, load_pages, load_pages_from_path, parse_pages
+from acai_hf.page import page_input
+from acai_hf.page.page_input import PageInputError, load_pages, load_pages_from_path, parse_pages
 
 
 def encoded(image, fmt, **params) -> bytes:
@@ -234,7 +234,7 @@ def test_thirty_huge_pdf_pages_stay_within_the_request_pixel_budget():
     data = blank_pdf(30, 14_400, 14_400)
     assert len(data) < 20_000
     script = (
-        "import resource, sys; from acai_hf.page_input import load_pages; "
+        "import resource, sys; from acai_hf.page.page_input import load_pages; "
         "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; "
         "pages = load_pages(sys.stdin.buffer.read()); "
         "print(len(pages), sum(p.width * p.height for p in pages), "
@@ -249,7 +249,7 @@ def test_thirty_huge_pdf_pages_stay_within_the_request_pixel_budget():
 
 
 def test_one_huge_page_is_rendered_no_bigger_than_detection_needs():
-    from acai_hf.system_detection import MAX_WORK_PIXELS
+    from acai_hf.page.system_detection import MAX_WORK_PIXELS
 
     [page] = load_pages(blank_pdf(1, 14_400, 14_400))
     assert page.width * page.height <= 2 * MAX_WORK_PIXELS  # detection analyses at most MAX_WORK_PIXELS

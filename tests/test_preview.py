@@ -5,7 +5,7 @@ import pytest
 from lxml import etree as ET
 
 import acai_hf
-from acai_hf.preview import HIGHLIGHT_FILL, HIGHLIGHT_INK, render_preview
+from acai_hf.music.preview import HIGHLIGHT_FILL, HIGHLIGHT_INK, render_preview
 
 HEAD = "measure key:fifths:0 time beats:4 beat-type:4 clef:G2 staff:1 clef:F4 staff:2"
 FULL = "C4 whole staff:1"

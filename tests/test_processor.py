@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from acai_hf.image_processing_acai import AcaiImageProcessor, fit_size
-from acai_hf.processing_acai import AcaiOMRProcessor
+from acai_hf.model.image_processing_acai import AcaiImageProcessor, fit_size
+from acai_hf.model.processing_acai import AcaiOMRProcessor
 from tiny_omr_model import tiny_processor
 
 
@@ -76,7 +76,7 @@ def test_processor_round_trip(processor, tmp_path):
     from transformers import AutoProcessor
 
     import acai_hf  # noqa: F401  (registration)
-    from acai_hf.configuration_acai import AcaiOMRConfig
+    from acai_hf.model.configuration_acai import AcaiOMRConfig
 
     processor.save_pretrained(tmp_path)
     AcaiOMRConfig.from_preset("tiny").save_pretrained(tmp_path)

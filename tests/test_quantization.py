@@ -1,4 +1,4 @@
-"""Int8 decoding (acai_hf.quantization_acai): the layers it swaps, how close it stays to fp32, and the
+"""Int8 decoding (acai_hf.model.quantization_acai): the layers it swaps, how close it stays to fp32, and the
 entry points that offer it."""
 import json
 from pathlib import Path
@@ -8,9 +8,10 @@ import torch
 from PIL import Image
 from torch import nn
 
-from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration
-from acai_hf.quantization_acai import Int8Linear, is_quantized, quantize_decoder
-from acai_hf.transcription import DEFAULT_CHECKPOINT, load, transcribe
+from acai_hf.model.loading import DEFAULT_CHECKPOINT, load
+from acai_hf.model.modeling_acai import AcaiOMRForConditionalGeneration
+from acai_hf.model.quantization_acai import Int8Linear, is_quantized, quantize_decoder
+from acai_hf.transcription import transcribe
 from tests.tiny_omr_model import tiny_model_dir  # noqa: F401  (a fixture)
 
 CHORALE = Path(__file__).resolve().parent.parent / "examples" / "chorale.png"

@@ -7,7 +7,7 @@ import pytest
 from lmx.linearization.vocabulary import ALL_TOKENS
 
 import acai_hf
-from acai_hf.score_assembly import MIDI, Stage, assemble_score, system_in_context
+from acai_hf.music.score_assembly import MIDI, Stage, assemble_score, system_in_context
 from conftest import load_vectors
 
 GOLD = sorted({case["gold_lmx"] for case in load_vectors()}, key=len)[:3]  # short real systems

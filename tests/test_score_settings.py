@@ -11,8 +11,8 @@ from xml.etree import ElementTree
 import music21
 import pytest
 
-from acai_hf.score_assembly import assemble_score
-from acai_hf.score_settings import ScoreSettings, apply_settings, parse_first_measure, parse_time_signature
+from acai_hf.music.score_assembly import assemble_score
+from acai_hf.music.score_settings import ScoreSettings, apply_settings, parse_first_measure, parse_time_signature
 
 POLONAISE = Path(__file__).resolve().parent.parent / "examples" / "polonaise.json"
 

@@ -9,7 +9,7 @@ from tiny_omr_model import save_tiny_model
 
 @pytest.fixture
 def tiny(tmp_path, one_torch_thread):
-    from acai_hf.transcription import load
+    from acai_hf.model.loading import load
 
     return load(str(save_tiny_model(tmp_path / "candidate")))
 

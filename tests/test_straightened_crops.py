@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from acai_hf.straightened_crops import crop_systems, detect_and_crop, match_path
-from acai_hf.system_boxes import SystemBox, crop_system
-from acai_hf.system_detection import analyse
+from acai_hf.page.straightened_crops import crop_systems, match_path
+from acai_hf.page.system_boxes import SystemBox, crop_system
+from acai_hf.page.system_detection import analyse
+from acai_hf.transcription import crop_pages, find_systems
 from tests.drawn_pages import PhoneView, draw_page, staff_line_ends
 
 SYSTEMS, WIDTH, SPACE = 3, 1500, 12
@@ -59,6 +60,12 @@ def test_every_staff_line_end_inside_its_box(name):
         xs, ys = system[..., 0].ravel(), system[..., 1].ravel()
         inside = (xs >= box.left) & (xs <= box.right) & (ys >= box.top) & (ys <= box.bottom)
         assert inside.all(), f"{name}: {int((~inside).sum())} of {inside.size} line ends outside {box}"
+
+
+def detect_and_crop(page):
+    """The page's detected boxes and their crops, as the pipeline makes them."""
+    systems = crop_pages(find_systems([page]))
+    return [system.box for system in systems], [system.image for system in systems]
 
 
 @pytest.mark.parametrize("name", ["turned -3", "bowed", "all at once"])

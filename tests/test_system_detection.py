@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from acai_hf.system_boxes import (
+from acai_hf.page.system_boxes import (
     SystemBox, clip, crop_system, from_annotator, from_annotator_value, iou, orient, sort_reading_order,
     to_annotator, validate_boxes,
 )
-from acai_hf.system_detection import analyse, detect_systems
+from acai_hf.page.system_detection import analyse, detect_systems
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

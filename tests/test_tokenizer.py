@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lmx.linearization.vocabulary import ALL_TOKENS
 
-from acai_hf.tokenization_acai import AcaiLMXTokenizer
+from acai_hf.model.tokenization_acai import AcaiLMXTokenizer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SPECIALS = ["<pad>", "<bos>", "<eos>", "<unk>"]
@@ -95,11 +95,11 @@ def test_unknown_words_in_vectors_predictions_are_all_found(tokenizer, vectors):
 
 
 def test_encoding_unknown_words_logs_their_count(tokenizer, caplog):
-    with caplog.at_level(logging.WARNING, logger="acai_hf.tokenization_acai"):
+    with caplog.at_level(logging.WARNING, logger="acai_hf.model.tokenization_acai"):
         tokenizer([TEXT_WITH_UNKNOWNS, "measure"])
     assert [record.getMessage().split()[0] for record in caplog.records] == [str(len(UNKNOWNS))]
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="acai_hf.tokenization_acai"):
+    with caplog.at_level(logging.WARNING, logger="acai_hf.model.tokenization_acai"):
         tokenizer("measure clef:G2")
     assert caplog.records == []
 
@@ -144,8 +144,15 @@ def _run_fresh_python(code: str) -> str:
     return result.stdout
 
 
-def test_importing_acai_hf_does_not_import_transformers():
-    assert _run_fresh_python("import sys, acai_hf; print('transformers' in sys.modules)").strip() == "False"
+def test_importing_acai_hf_registers_the_auto_classes_and_leaves_the_music_and_app_libraries():
+    """`import acai_hf` registers the model with transformers' Auto classes on the package's own import
+    (acai_hf/model/__init__.py), so it imports transformers; music21, Verovio, evaluate and gradio wait for
+    the modules that need them."""
+    code = ("import sys, acai_hf\n"
+            "from transformers.models.auto.tokenization_auto import tokenizer_class_from_name\n"
+            "print(tokenizer_class_from_name('AcaiLMXTokenizer').__name__, "
+            "[name for name in ('music21', 'verovio', 'evaluate', 'gradio') if name in sys.modules])")
+    assert _run_fresh_python(code).strip() == "AcaiLMXTokenizer []"
 
 
 def test_auto_tokenizer_loads_saved_folder_in_fresh_process(tokenizer, tmp_path, vectors):
@@ -165,6 +172,6 @@ print(json.dumps({{
 }}))
 """
     loaded = json.loads(_run_fresh_python(code).strip().splitlines()[-1])
-    assert loaded["class"] == "acai_hf.tokenization_acai.AcaiLMXTokenizer"
+    assert loaded["class"] == "acai_hf.model.tokenization_acai.AcaiLMXTokenizer"
     assert loaded["vocab"] == tokenizer.get_vocab()
     assert loaded["ids"] == tokenizer(texts)["input_ids"]

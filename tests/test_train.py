@@ -12,8 +12,8 @@ from PIL import Image, ImageDraw
 from safetensors.torch import load_file
 
 import acai_hf  # noqa: F401  (registers the Auto classes)
-from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration
-from acai_hf.transcription import default_processor
+from acai_hf.model.modeling_acai import AcaiOMRForConditionalGeneration
+from acai_hf.model.loading import default_processor
 from training.batches.collate import SystemCollator
 from training.batches.width_buckets import WidthBucketSampler
 from training.data.schema import FEATURES, GEOMETRY_COLUMNS

@@ -1,10 +1,13 @@
-"""acai_hf.transcription: progress callbacks, loaded instances used as they are, batching and confidences."""
+"""acai_hf.transcribe and the batched decoder under it (generate_lmx): progress callbacks, loaded instances used
+as they are, batching and confidences."""
 import numpy as np
 import pytest
 import torch
 
 from acai_hf import transcription
-from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration
+from acai_hf.model.generation_acai import generate_lmx
+from acai_hf.model.loading import load
+from acai_hf.model.modeling_acai import AcaiOMRForConditionalGeneration
 from tiny_omr_model import tiny_processor
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -34,7 +37,7 @@ def test_progress_is_called_after_each_batch(model, processor):
     assert len(result.systems) == 5
 
     calls.clear()
-    transcription.generate_lmx(model, processor, images([64]), progress=lambda *args: calls.append(args),
+    generate_lmx(model, processor, images([64]), progress=lambda *args: calls.append(args),
                                max_length=8)
     assert calls == [(1, 1)]
 
@@ -47,7 +50,7 @@ def test_loaded_instances_are_used_without_reloading(model, processor, monkeypat
 
     monkeypatch.setattr(AutoModelForImageTextToText, "from_pretrained", no_loading)
     monkeypatch.setattr(AutoProcessor, "from_pretrained", no_loading)
-    loaded_model, loaded_processor = transcription.load(model, processor)
+    loaded_model, loaded_processor = load(model, processor)
     assert loaded_model is model and loaded_processor is processor
     result = transcription.transcribe(images([64]), model=model, processor=processor, max_length=10)
     assert result.systems[0].startswith("measure")  # the grammar is on by default
@@ -55,8 +58,8 @@ def test_loaded_instances_are_used_without_reloading(model, processor, monkeypat
 
 def test_batches_give_the_single_results_in_input_order(model, processor):
     pictures = images([100, 40, 70, 55], seed=1)
-    batched, batched_conf = transcription.generate_lmx(model, processor, pictures, batch_size=3, max_length=16)
-    singles = [transcription.generate_lmx(model, processor, [p], batch_size=1, max_length=16) for p in pictures]
+    batched, batched_conf = generate_lmx(model, processor, pictures, batch_size=3, max_length=16)
+    singles = [generate_lmx(model, processor, [p], batch_size=1, max_length=16) for p in pictures]
     assert batched == [texts[0] for texts, _ in singles]
     assert np.allclose(batched_conf, [conf[0] for _, conf in singles], atol=1e-4)
 
@@ -67,7 +70,7 @@ def test_confidence_is_the_mean_logprob_of_the_chosen_tokens(model, processor, n
     including the first <eos>), recomputed here by a teacher-forced pass over the generated sequence."""
     picture = images([80], seed=2)
     inputs = processor(images=picture)
-    _, (confidence,) = transcription.generate_lmx(model, processor, picture, num_beams=num_beams, max_length=16)
+    _, (confidence,) = generate_lmx(model, processor, picture, num_beams=num_beams, max_length=16)
     with torch.no_grad():
         sequence = model.generate(**inputs, num_beams=num_beams, max_length=16)[0].tolist()
         logprobs = model(**inputs, decoder_input_ids=torch.tensor([sequence])).logits[0].log_softmax(-1)
@@ -82,10 +85,11 @@ def test_confidence_is_the_mean_logprob_of_the_chosen_tokens(model, processor, n
 
 @pytest.mark.parametrize("num_beams", [1, 2])
 def test_each_systems_output_is_capped_by_its_width(model, processor, num_beams):
-    from acai_hf.generation_acai import LengthCapLogitsProcessor, length_caps
+    from acai_hf.model.generation_acai import LengthCapLogitsProcessor, length_caps
 
     inks = [processor.image_processor.resize_one(image) for image in images([40, 200])]
-    pixel_values, pixel_mask = transcription._pad(inks)
+    padded = processor.image_processor.pad_batch(inks)
+    pixel_values, pixel_mask = padded["pixel_values"], padded["pixel_mask"]
     caps = length_caps(pixel_mask, 16, tokens_per_column=1)
     assert caps.tolist() == [16 + -(-ink.shape[1] // 16) for ink in inks] and caps[0] < caps[1]
     eos = processor.tokenizer.eos_token_id
@@ -102,5 +106,5 @@ def test_each_systems_output_is_capped_by_its_width(model, processor, num_beams)
     assert capped == [min(n, cap) for n, cap in zip(free, caps.tolist())] or num_beams > 1
     assert any(n > cap for n, cap in zip(free, caps.tolist()))  # the random model does run on
     # and through the one-call API: the narrow system's LMX stops at its cap
-    texts, _ = transcription.generate_lmx(model, processor, images([40]), tokens_per_column=1, max_length=60)
+    texts, _ = generate_lmx(model, processor, images([40]), tokens_per_column=1, max_length=60)
     assert len(texts[0].split()) <= caps[0]

@@ -6,9 +6,9 @@ import pytest
 
 def tiny_processor():
     """The processor every tiny-model test uses: 32 px high, at most 64 patches, our LMX tokenizer."""
-    from acai_hf.image_processing_acai import AcaiImageProcessor
-    from acai_hf.processing_acai import AcaiOMRProcessor
-    from acai_hf.tokenization_acai import AcaiLMXTokenizer
+    from acai_hf.model.image_processing_acai import AcaiImageProcessor
+    from acai_hf.model.processing_acai import AcaiOMRProcessor
+    from acai_hf.model.tokenization_acai import AcaiLMXTokenizer
 
     return AcaiOMRProcessor(AcaiImageProcessor(target_height=32, max_patches=64), AcaiLMXTokenizer())
 
@@ -18,7 +18,7 @@ def save_tiny_model(folder: Path, seed: int = 0) -> Path:
     import torch
 
     import acai_hf  # noqa: F401  (registers the Auto classes)
-    from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration
+    from acai_hf.model.modeling_acai import AcaiOMRForConditionalGeneration
 
     torch.manual_seed(seed)
     model = AcaiOMRForConditionalGeneration.from_preset("tiny").eval()

@@ -11,12 +11,12 @@ import html
 import io
 from dataclasses import dataclass
 
-from xml.etree import ElementTree as ET  # as acai_hf.score_assembly, whose system_in_context takes its elements
+from xml.etree import ElementTree as ET  # as acai_hf.music.score_assembly, whose system_in_context takes its elements
 
-from acai_hf.app.score import Score
 from acai_hf.app.workspace import System
-from acai_hf.preview import HIGHLIGHT_INK, render_preview
-from acai_hf.score_assembly import system_in_context
+from acai_hf.music.preview import HIGHLIGHT_INK, render_preview
+from acai_hf.music.score import Score
+from acai_hf.music.score_assembly import system_in_context
 
 CROP_DISPLAY_WIDTH = 1000  # px: the crop is shown no wider than the engraving (preview.DISPLAY_WIDTH_PX)
 

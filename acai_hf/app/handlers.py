@@ -6,14 +6,15 @@ import gradio as gr
 
 from acai_hf.app.compare import compare_view
 from acai_hf.app.model import ModelHolder
-from acai_hf.app.options import check_options
+from acai_hf.app.options import MAX_LMX_CHARS, check_lmx_text, check_options, score_settings
 from acai_hf.app.outputs import write_score_files
-from acai_hf.app.score import (MAX_LMX_CHARS, Score, assemble, calibration_text, check_lmx_text, report_markdown,
-                               score_settings, system_estimate_text)
+from acai_hf.app.report import calibration_text, report_markdown, system_estimate_text
 from acai_hf.app.session import RequestDirs, session_of
 from acai_hf.app.user_errors import UserError
 from acai_hf.app.workspace import System, Workspace, annotator_value, open_pages, store_annotator, system_crops
-from acai_hf.calibration import LIKELY_POOR, Calibration
+from acai_hf.model.calibration import LIKELY_POOR, Calibration
+from acai_hf.music.score import Score
+from acai_hf.transcription import assemble, read_systems
 
 MAX_EDITED_CHARS = 10 * MAX_LMX_CHARS  # all systems' LMX together: far more than the model writes for 300
 UNCHECKED_HINT = ": give the metre under *Metre and measure numbers* and press *Re-render*"
@@ -81,21 +82,23 @@ class OmrApp:
         except Exception as error:
             raise gr.Error(f"Transcription failed: {error}") from error
 
+    def _read(self, systems: list[System], beams, constrained, progress) -> None:
+        """The systems through the model: each gets its LMX, confidence and expected accuracy."""
+        crops = [system.crop for system in systems]
+        texts, confidences, expected = self._model_call(
+            lambda model, processor, on_batch: read_systems(model, processor, crops, self.model.calibration,
+                                                            num_beams=beams, constrained=constrained,
+                                                            progress=on_batch),
+            len(crops), progress)
+        for system, lmx, confidence, accuracy in zip(systems, texts, confidences, expected):
+            system.lmx, system.confidence, system.expected_accuracy = lmx, confidence, accuracy
+
     def transcribe_systems(self, workspace, beams, constrained, progress=None, preview=False
                            ) -> tuple[Score, list[str]]:
         """Every page's valid boxes through the model: fills workspace.systems; -> (score, box messages).
         `preview`: engrave the score too (the page tab shows it; the API does not)."""
-        from acai_hf.transcription import generate_lmx
-
         systems, messages = system_crops(workspace)
-        crops = [system.crop for system in systems]
-        texts, confidences = self._model_call(
-            lambda model, processor, on_batch: generate_lmx(model, processor, crops, num_beams=beams,
-                                                            constrained=constrained, progress=on_batch),
-            len(crops), progress)
-        for system, lmx, confidence in zip(systems, texts, confidences):
-            system.lmx, system.confidence = lmx, confidence
-            system.expected_accuracy = self.model.expected_accuracy(lmx, confidence, system.crop)
+        self._read(systems, beams, constrained, progress)
         workspace.systems = systems
         for message in messages:
             gr.Warning(message)
@@ -103,8 +106,10 @@ class OmrApp:
 
     def _assemble(self, workspace: Workspace, preview: bool) -> Score:
         """The score of the workspace's systems; each system learns whether it was left out, and why."""
-        score = assemble([system.lmx for system in workspace.systems], preview=preview, settings=workspace.settings)
-        for index, system in enumerate(workspace.systems):
+        systems = workspace.systems
+        score = assemble([system.lmx for system in systems], [system.confidence for system in systems],
+                         [system.expected_accuracy for system in systems], workspace.settings, preview)
+        for index, system in enumerate(systems):
             system.problem = score.left_out.get(index)
         return score
 
@@ -122,20 +127,13 @@ class OmrApp:
     def rerun(self, workspace, number, texts, beams=4, constrained=True, progress=None, request=None,
               time_signature=None, first_measure=None):
         """System `number` (1-based) through the model again; the other systems keep their (edited) LMX."""
-        from acai_hf.transcription import generate_lmx
-
         workspace = require_systems(workspace)
         beams, constrained = check_options(beams, constrained)
         workspace.settings = score_settings(time_signature, first_measure)
         apply_edits(workspace, texts)
         if not 1 <= int(number) <= len(workspace.systems):
             raise UserError(f"There is no system {number}.")
-        system = workspace.systems[int(number) - 1]
-        (system.lmx,), (system.confidence,) = self._model_call(
-            lambda model, processor, on_batch: generate_lmx(model, processor, [system.crop], num_beams=beams,
-                                                            constrained=constrained, progress=on_batch),
-            1, progress)
-        system.expected_accuracy = self.model.expected_accuracy(system.lmx, system.confidence, system.crop)
+        self._read([workspace.systems[int(number) - 1]], beams, constrained, progress)
         return workspace, self.render(workspace, request)
 
     def rerender(self, workspace, texts, request=None, time_signature=None, first_measure=None):
@@ -153,13 +151,12 @@ class OmrApp:
         return self.present(score, request, workspace.systems, notes)
 
     def present(self, score: Score, request=None, systems=(), notes=()) -> Rendered:
-        from acai_hf.audio import PlaybackUnavailable, midi_to_wav
-        from acai_hf.preview import render_preview
+        from acai_hf.music.audio import PlaybackUnavailable, midi_to_wav
+        from acai_hf.music.preview import render_preview
 
         directory = self.dirs.new(session_of(request))
         files = write_score_files(directory, score.musicxml, score.midi)
-        report = report_markdown(score, [system.confidence for system in systems], unchecked_hint=UNCHECKED_HINT,
-                                 expected=[system.expected_accuracy for system in systems],
+        report = report_markdown(score, unchecked_hint=UNCHECKED_HINT, estimates=True,
                                  calibration=self.model.calibration)
         if notes:
             report += "\n\n**Boxes left out:**\n" + "\n".join(f"- {note}" for note in notes)

@@ -1,26 +1,19 @@
-"""The model folder the app uses, loaded once per process and shared by all requests."""
-import os
+"""The model the app uses (acai_hf/model/loading.py decides which), loaded once per process and shared
+by all requests, with its calibration."""
 import threading
 from pathlib import Path
 
 import gradio as gr
 
 from acai_hf.app.user_errors import UserError
-from acai_hf.calibration import load_calibration
-from acai_hf.transcription import DEFAULT_CHECKPOINT
-
-MODEL_ENV = "ACAI_OMR_MODEL"
-
-
-def resolve_model_dir(model_dir=None) -> Path:
-    """--model, else $ACAI_OMR_MODEL, else the shipped checkpoints/acai-omr-small."""
-    return Path(model_dir or os.environ.get(MODEL_ENV) or DEFAULT_CHECKPOINT)
+from acai_hf.model.calibration import load_calibration
+from acai_hf.model.loading import MODEL_ENV, load, model_source
 
 
 class ModelHolder:
     def __init__(self, model_dir=None, int8=False):
-        self.model_dir = resolve_model_dir(model_dir)
-        self.int8 = int8  # int8 decoder weights: faster on a CPU (acai_hf.quantization_acai)
+        self.model_dir = Path(model_source(model_dir))
+        self.int8 = int8  # int8 decoder weights: faster on a CPU (acai_hf/model/quantization_acai.py)
         self._lock = threading.Lock()
         self._loaded = None
         # the expected accuracy per system is only as good as the fit for this very model
@@ -37,20 +30,12 @@ class ModelHolder:
         return (f"No model to transcribe with: the folder '{self.model_dir.name}' has no config.json. "
                 f"Start the app with --model PATH (or set {MODEL_ENV}) to a saved Acai OMR model.")
 
-    def expected_accuracy(self, lmx: str, confidence: float | None, crop) -> float | None:
-        """The calibrated accuracy of one system's model output; None when the model has no calibration."""
-        if self.calibration is None:
-            return None
-        return self.calibration.expected_accuracy(lmx, confidence, *crop.size)
-
     def get(self):
         """(model, processor); the first call loads them, concurrent first calls wait for it."""
         with self._lock:
             if self._loaded is None:
                 if not self.available:
                     raise UserError(self.missing_message())
-                from acai_hf.transcription import load
-
                 try:
                     self._loaded = load(str(self.model_dir), int8=self.int8)
                 except Exception as error:  # a corrupt or incompatible folder: say so, keep serving

@@ -1,4 +1,5 @@
-"""The options a visitor or an API client sends, checked by the app with its own messages.
+"""What a visitor or an API client sends besides pages and boxes, checked by the app with its own
+messages: decoding options, LMX text, the metre and first measure number.
 
 Gradio passes API values through as the client wrote them (with a Number of precision None, as the
 app's are, even "abc" or NaN), so nothing is taken on trust: a beam width is a whole number in range,
@@ -8,8 +9,11 @@ non-empty string read as True).
 import math
 
 from acai_hf.app.user_errors import UserError
+from acai_hf.app.workspace import MAX_SYSTEMS
+from acai_hf.music.score_settings import ScoreSettings, parse_first_measure, parse_time_signature
 
 MAX_BEAMS = 8
+MAX_LMX_CHARS = 200_000  # a page of LMX is ~10k characters; anything far bigger is not a score
 _TRUE_WORDS = {"true", "yes", "on", "1"}
 _FALSE_WORDS = {"false", "no", "off", "0"}
 
@@ -52,4 +56,31 @@ def check_options(beams, constrained) -> tuple[int, bool]:
     return beam_width(beams), flag(constrained, "Grammar-constrained decoding")
 
 
-__all__ = ["MAX_BEAMS", "beam_width", "flag", "check_options"]
+def split_systems(lmx_text: str) -> list[str]:
+    """Systems are paragraphs: separated by one or more blank lines."""
+    paragraphs = [" ".join(p.split()) for p in lmx_text.replace("\r\n", "\n").split("\n\n")]
+    return [p for p in paragraphs if p]
+
+
+def check_lmx_text(lmx_text) -> list[str]:
+    if lmx_text is None or not str(lmx_text).strip():
+        raise UserError("Paste the LMX of at least one system.")
+    lmx_text = str(lmx_text)
+    if len(lmx_text) > MAX_LMX_CHARS:
+        raise UserError(f"That is {len(lmx_text):,} characters; the limit is {MAX_LMX_CHARS:,}.")
+    systems = split_systems(lmx_text)
+    if len(systems) > MAX_SYSTEMS:
+        raise UserError(f"That is {len(systems):,} systems (paragraphs); at most {MAX_SYSTEMS} are joined at a time.")
+    return systems
+
+
+def score_settings(time_signature=None, first_measure=None) -> ScoreSettings:
+    """The metre and first measure number as the visitor typed them, checked."""
+    try:
+        return ScoreSettings(parse_time_signature(time_signature), parse_first_measure(first_measure))
+    except ValueError as error:
+        raise UserError(str(error)) from None
+
+
+__all__ = ["MAX_BEAMS", "MAX_LMX_CHARS", "beam_width", "flag", "check_options", "split_systems", "check_lmx_text",
+           "score_settings"]

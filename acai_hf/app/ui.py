@@ -11,8 +11,8 @@ from acai_hf.app.handlers import OmrApp, Rendered, system_label
 from acai_hf.app.options import MAX_BEAMS
 from acai_hf.app.session import session_of
 from acai_hf.app.user_errors import UserError
-from acai_hf.audio import playback_unavailable_reason
-from acai_hf.system_boxes import BOX_COLOR, BOX_LABEL
+from acai_hf.music.audio import playback_unavailable_reason
+from acai_hf.page.system_boxes import BOX_COLOR, BOX_LABEL
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
 STATE_TTL_S = 3 * 3600  # a visitor's pages and systems, kept in memory this long after their last use

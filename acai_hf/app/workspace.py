@@ -10,11 +10,10 @@ import gradio as gr
 from PIL import Image
 
 from acai_hf.app.user_errors import UserError
-from acai_hf.page_input import PageInputError, load_pages
-from acai_hf.score_settings import ScoreSettings
-from acai_hf.straightened_crops import crop_systems
-from acai_hf.system_boxes import SystemBox, from_annotator, orient, to_annotator, validate_boxes
-from acai_hf.system_detection import detect_systems
+from acai_hf.music.score_settings import ScoreSettings
+from acai_hf.page.page_input import PageInputError, load_pages
+from acai_hf.page.system_boxes import SystemBox, from_annotator, orient, to_annotator, validate_boxes
+from acai_hf.transcription import PageBoxes, crop_pages, find_systems
 
 MAX_SYSTEMS = 300  # per request: 30 pages of 10 systems
 # The crops of one request together: boxes may overlap a little, not copy the pages many times over.
@@ -29,6 +28,7 @@ class Page:
     proposed: list[SystemBox]  # what detection found, to go back to
     boxes: list[SystemBox]  # in the frame of the image turned `orientation` quarter turns clockwise
     orientation: int = 0
+    paths: list | None = None  # the staff lines detection traced (for straightened crops of the unturned page)
 
 
 @dataclass
@@ -39,7 +39,7 @@ class System:
     lmx: str = ""
     confidence: float | None = None  # mean token log-prob of the model's output
     expected_accuracy: float | None = None  # calibrated 1 - SER of the model's output (None: no calibration)
-    problem: str | None = None  # why the system is left out of the score (acai_hf.score_assembly)
+    problem: str | None = None  # why the system is left out of the score (acai_hf.music.score_assembly)
 
 
 @dataclass
@@ -63,23 +63,11 @@ def open_pages(data: bytes | None, pages: str | None = None, on_page=None) -> Wo
         logger.exception("reading an upload failed")
         raise UserError("This file could not be read as an image or PDF; export it again as PNG, JPEG or PDF.") \
             from error
-    return Workspace([Page(image, proposed, list(proposed))
-                      for image, proposed in zip(images, propose(images, on_page))])
-
-
-def propose(images, on_page=None) -> list[list[SystemBox]]:
-    """Detected boxes per page; a page detection fails on gets none (the visitor draws them)."""
-    proposals = []
-    for number, image in enumerate(images, start=1):
-        if on_page is not None:
-            on_page(number - 1, len(images))
-        try:
-            proposals.append(list(detect_systems(image)))
-        except Exception:
-            logger.exception("system detection failed on page %d", number)
+    proposed = find_systems(images, on_page)
+    for number, found in enumerate(proposed, start=1):
+        if found.error is not None:  # the visitor draws them
             gr.Warning(f"Systems could not be found automatically on page {number}: draw the boxes yourself.")
-            proposals.append([])
-    return proposals
+    return Workspace([Page(found.image, found.boxes, list(found.boxes), paths=found.paths) for found in proposed])
 
 
 def annotator_value(workspace: Workspace, index: int | None = None) -> dict:
@@ -125,14 +113,14 @@ def system_crops(workspace: Workspace) -> tuple[list[System], list[str]]:
     if crop_pixels > CROP_PIXELS_PER_PAGE_PIXEL * page_pixels:
         raise UserError(f"The boxes cover the pages {crop_pixels / page_pixels:.1f} times over; boxes that overlap "
                        f"so much hold the same music twice. Keep one box per system.")
-    systems = []
+    pages = []
     for index, page in enumerate(workspace.pages):
-        mine = [box for page_index, box in boxes if page_index == index]
-        if mine:
-            image = orient(page.image, page.orientation)
-            systems += [System(index, box, crop) for box, crop in zip(mine, crop_systems(image, mine))]
-    return systems, messages
+        mine = [box for at, box in boxes if at == index]
+        image = orient(page.image, page.orientation) if mine else page.image  # a turn copies the page
+        # what detection traced holds for the page as loaded; a turned page is traced again
+        pages.append(PageBoxes(image, mine, None if page.orientation else page.paths))
+    return [System(crop.page, crop.box, crop.image) for crop in crop_pages(pages)], messages
 
 
-__all__ = ["Page", "System", "Workspace", "open_pages", "propose", "annotator_value", "store_annotator",
+__all__ = ["Page", "System", "Workspace", "open_pages", "annotator_value", "store_annotator",
            "system_crops", "MAX_SYSTEMS", "MALFORMED_BOXES"]

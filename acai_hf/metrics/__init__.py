@@ -1,6 +1,6 @@
 """Evaluation metrics for LMX predictions: SER and TEDn (see ser.py and tedn.py).
 
-Importing this package stays cheap; `evaluate` is imported only by `load_metric`.
+`evaluate` is imported only by `load_metric` (and by the evaluate modules in lmx_ser/ and lmx_tedn/).
 """
 from pathlib import Path
 

@@ -16,7 +16,7 @@ as training goes on), that share of the rows with geometry is cut after its firs
 import numpy as np
 import torch
 
-from training.data.grayscale import to_grayscale
+from acai_hf.page.grayscale import to_grayscale
 from training.data.schema import GEOMETRY_COLUMNS
 from training.geometry.measure_spans import measure_spans
 from training.geometry.short_crops import crop_to_measures

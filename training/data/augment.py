@@ -13,7 +13,7 @@ from PIL import Image
 
 from training.data import augment_photometric as photometric
 from training.data.augment_geometry import Warp, random_warp
-from training.data.grayscale import to_grayscale
+from acai_hf.page.grayscale import to_grayscale
 
 # In the order a photo is made: print, pose, optics, paper and light, sensor, tone curve, file.
 OPS = ("ink", "warp", "blur", "paper", "illumination", "noise", "contrast", "jpeg")

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
+from acai_hf.atomic_write import write_atomically
 from training.data import pipeline, plan
 from training.data.schema import FEATURES, SPLITS
 
@@ -60,13 +61,6 @@ class BuildConfig:
 
 def shard_name(split: str, shard: int) -> str:
     return f"{split}-{shard:05d}"
-
-
-def write_atomically(path: Path, write):
-    """write(temporary path), then rename: a reader never sees half a file."""
-    temporary = path.with_name(path.name + ".tmp")
-    write(temporary)
-    os.replace(temporary, path)
 
 
 def write_rows(path: Path, rows: list[dict]):

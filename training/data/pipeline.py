@@ -3,7 +3,7 @@ import io
 import json
 import random
 
-from acai_hf.voices import renumber_voices
+from acai_hf.music.voices import renumber_voices
 
 from training.data import checks, render, slicing
 from training.data.svg_geometry import read_page

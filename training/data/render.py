@@ -17,7 +17,7 @@ import verovio
 from lxml import etree as ET
 from PIL import Image
 
-from acai_hf.verovio_input import tag_for_verovio
+from acai_hf.music.verovio_input import tag_for_verovio
 
 FONTS = ("Leipzig", "Bravura", "Petaluma", "Leland", "Gootville")
 MEASURE_NUMBERS = ("none", "system", "every")

@@ -1,5 +1,5 @@
 """One row of the system schema (FEATURES) built from raw parts, the same way for every loader."""
-from training.data.grayscale import grayscale_image_bytes
+from acai_hf.page.grayscale import grayscale_image_bytes
 
 
 def lmx_text(value) -> str:

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from lmx.linearization.Linearizer import Linearizer
 
-from acai_hf.musicxml_input import load_part
-from acai_hf.voices import renumber_voices
+from acai_hf.music.musicxml_input import load_part
+from acai_hf.music.voices import renumber_voices
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ accidental) where it has one, else its symbol's. Rows without geometry get NaN b
 """
 import numpy as np
 
-from acai_hf.image_processing_acai import fit_size
+from acai_hf.model.image_processing_acai import fit_size
 
 MIN_OVERLAP = 0.3  # a patch holds a symbol when it holds this share of the symbol (or of itself)
 

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 
-from acai_hf.lmx import delinearize
+from acai_hf.music.lmx import delinearize
 from acai_hf.metrics.tedn import tedn_batch
 
 RewardFunc = Callable[..., list[float]]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from acai_hf.modeling_acai import growing_cache
+from acai_hf.model.modeling_acai import growing_cache
 from training.grpo.loss import sampling_logprobs, top_k_support
 
 
@@ -27,7 +27,7 @@ def sample_rollouts(model, states, states_mask, max_new_tokens: int, temperature
                     top_k: int = 0, grammar: torch.Tensor | None = None,
                     generator: torch.Generator | None = None) -> Rollouts:
     """Ancestral sampling with a KV cache. `grammar` is an optional (V, V) table of allowed next tokens
-    (acai_hf.generation_acai.lmx_transition_table); with it or with top_k the support is recorded."""
+    (acai_hf.model.generation_acai.lmx_transition_table); with it or with top_k the support is recorded."""
     config = model.config
     decoder = model.decoder
     max_new_tokens = min(max_new_tokens, config.decoder.max_position_embeddings)

@@ -18,9 +18,9 @@ import time
 import torch
 
 import acai_hf  # noqa: F401  (registers the Auto classes)
-from acai_hf.generation_acai import lmx_transition_table
-from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration
-from acai_hf.processing_acai import AcaiOMRProcessor
+from acai_hf.model.generation_acai import lmx_transition_table
+from acai_hf.model.modeling_acai import AcaiOMRForConditionalGeneration
+from acai_hf.model.processing_acai import AcaiOMRProcessor
 from training.batches.collate import SystemCollator
 from training.batches.loader import batch_loader, micro_batches
 from training.batches.splits import SystemRows, load_splits

@@ -20,8 +20,8 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from acai_hf.configuration_acai import AcaiEncoderConfig, AcaiOMRConfig
-from acai_hf.modeling_acai import AcaiEncoderLayer, AcaiEncoderModel, AcaiOMRForConditionalGeneration, sincos_2d
+from acai_hf.model.configuration_acai import AcaiEncoderConfig, AcaiOMRConfig
+from acai_hf.model.modeling_acai import AcaiEncoderLayer, AcaiEncoderModel, AcaiOMRForConditionalGeneration, sincos_2d
 
 
 @dataclass

@@ -20,9 +20,9 @@ from contextlib import nullcontext
 import torch
 
 import acai_hf  # noqa: F401  (registers the Auto classes)
-from acai_hf.configuration_acai import AcaiOMRConfig
-from acai_hf.processing_acai import AcaiOMRProcessor
-from acai_hf.transcription import default_processor
+from acai_hf.model.configuration_acai import AcaiOMRConfig
+from acai_hf.model.processing_acai import AcaiOMRProcessor
+from acai_hf.model.loading import default_processor
 from training.batches.collate import SystemCollator
 from training.batches.loader import batch_loader, micro_batches
 from training.batches.splits import SystemRows, load_splits

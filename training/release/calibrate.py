@@ -1,4 +1,4 @@
-"""Fit (dev) or check (test) the per-system expected accuracy the app shows (acai_hf.calibration).
+"""Fit (dev) or check (test) the per-system expected accuracy the app shows (acai_hf.model.calibration).
 
     python -m training.release.calibrate MODEL --dataset D [--dev-limit N]           # fit: MODEL/calibration.json
     python -m training.release.calibrate MODEL --dataset D --split test [--limit N]  # its error on test, added there
@@ -14,14 +14,15 @@ import time
 import numpy as np
 import torch
 
-from acai_hf.calibration import Calibration, fit, load_calibration, system_accuracy, system_features
+from acai_hf.model.calibration import Calibration, fit, load_calibration, system_accuracy, system_features
 from acai_hf.metrics.ser import ser
 
 
 def decoded_rows(model_folder, dataset, split, limit, batch_size) -> tuple[list[dict], list[float]]:
     """(features per system, accuracy per system) for the first `limit` systems of a split."""
     import acai_hf  # noqa: F401  (registers the Auto classes)
-    from acai_hf.transcription import generate_lmx, load
+    from acai_hf.model.generation_acai import generate_lmx
+    from acai_hf.model.loading import load
     from training.data.loaders import load_system_dataset
 
     model, processor = load(model_folder)

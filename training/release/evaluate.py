@@ -17,16 +17,16 @@ import numpy as np
 import torch
 from lmx.linearization.vocabulary import PITCH_TOKENS
 
-from acai_hf.lmx import delinearize
-from acai_hf.measure_lengths import measure_validity
+from acai_hf.music.lmx import delinearize
+from acai_hf.music.measure_lengths import measure_validity
 from acai_hf.metrics.ser import corpus_ser
 from acai_hf.metrics.tedn import corpus_tedn
-from acai_hf.music import join_systems
+from acai_hf.music.joining import join_systems
 
 
 def decode(model, processor, images, num_beams=1, batch_size=8, max_new_tokens=None, constrained=False):
-    """Images -> LMX strings, by width-sorted batches (acai_hf.transcription.generate_lmx)."""
-    from acai_hf.transcription import generate_lmx
+    """Images -> LMX strings, by width-sorted batches (acai_hf.model.generation_acai.generate_lmx)."""
+    from acai_hf.model.generation_acai import generate_lmx
 
     # max_length counts the start token; generation_config already sets it, so max_new_tokens would warn
     kwargs = {} if max_new_tokens is None else {"max_length": max_new_tokens + 1}
@@ -103,7 +103,7 @@ def parse_args(argv=None):
     parser.add_argument("--max-new-tokens", type=int, default=None)
     parser.add_argument("--image-column", default="image")
     parser.add_argument("--lmx-column", default="lmx")
-    parser.add_argument("--int8", action="store_true", help="int8 decoder weights (CPU; acai_hf.quantization_acai)")
+    parser.add_argument("--int8", action="store_true", help="int8 decoder weights (CPU; acai_hf.model.quantization_acai)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument("--workers", type=int, default=1, help="processes for TEDn")
     parser.add_argument("--seed", type=int, default=0)
@@ -116,7 +116,7 @@ def main(argv=None) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     import acai_hf  # noqa: F401  (registers the Auto classes)
-    from acai_hf.transcription import load
+    from acai_hf.model.loading import load
     from training.data.loaders import load_system_dataset
 
     model, processor = load(args.model, int8=args.int8)

@@ -12,7 +12,8 @@ import json
 from pathlib import Path
 
 from acai_hf.metrics.ser import corpus_ser
-from acai_hf.transcription import load, transcribe
+from acai_hf.model.loading import load
+from acai_hf.transcription import transcribe
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
 

@@ -61,7 +61,7 @@ def smoke_image(dataset=None):
 def generate_tokens(folder, image, tokens: int = 8) -> list[str]:
     """Loads `folder` as the app does and writes exactly `tokens` tokens (no early end) on `image`."""
     import acai_hf  # noqa: F401  (registers the Auto classes)
-    from acai_hf.transcription import load
+    from acai_hf.model.loading import load
 
     model, processor = load(str(folder))
     inputs = processor(images=[image])
@@ -75,7 +75,7 @@ def generate_tokens(folder, image, tokens: int = 8) -> list[str]:
 def export(source, out, max_shard_size="15MB", max_files: int = 8, max_file_mib: float = 16.0) -> list:
     """Writes `out` from `source` (see model_folder) and checks its limits; returns its (name, bytes)."""
     import acai_hf  # noqa: F401
-    from acai_hf.transcription import load
+    from acai_hf.model.loading import load
     from training.release.ship import write_shipped_folder
 
     out = Path(out)

@@ -93,7 +93,7 @@ def main(argv=None) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     import acai_hf  # noqa: F401  (registers the Auto classes)
-    from acai_hf.transcription import load
+    from acai_hf.model.loading import load
 
     out = Path(args.out)
     model, processor = load(args.candidate)

@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
+from acai_hf.atomic_write import write_atomically
+
 CHECKPOINTS = "checkpoints"  # <run>/checkpoints/
 LATEST = "latest"
 STATE = "trainer_state.json"
@@ -59,12 +61,6 @@ def _replace_dir(tmp: Path, final: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def save_checkpoint(directory, step: int, model, optimizer, state: dict, processor=None, accelerator=None,
                     keep: int = 2) -> Path:
     """Writes <directory>/step-<step>; `model` is the unwrapped model, `state` JSON-serialisable
@@ -86,7 +82,7 @@ def save_checkpoint(directory, step: int, model, optimizer, state: dict, process
     barrier()
     if is_main:
         _replace_dir(tmp, final)
-        _write_text_atomic(directory / LATEST, final.name)
+        write_atomically(directory / LATEST, lambda path: path.write_text(final.name))
         steps = sorted(p for p in directory.glob("step-*") if p.is_dir() and not p.name.endswith((".tmp", ".old")))
         for stale in steps[:-keep] if keep else []:
             shutil.rmtree(stale, ignore_errors=True)

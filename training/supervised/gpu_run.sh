@@ -90,8 +90,8 @@ print(f"torch {torch.__version__}, transformers {transformers.__version__}, {dev
 if require_gpu == "1" and not torch.cuda.is_available():
     sys.exit("no CUDA device (REQUIRE_GPU=0 runs on the CPU)")
 if init == "none":
-    from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration
-    from acai_hf.transcription import default_processor
+    from acai_hf.model.modeling_acai import AcaiOMRForConditionalGeneration
+    from acai_hf.model.loading import default_processor
     init = tempfile.mkdtemp()
     model = AcaiOMRForConditionalGeneration.from_preset(preset)
     model.save_pretrained(init)

@@ -15,8 +15,8 @@ from accelerate.utils import set_seed
 from lmx.linearization.vocabulary import PITCH_TOKENS
 
 import acai_hf  # noqa: F401  (registers the Auto classes)
-from acai_hf.configuration_acai import AcaiOMRConfig
-from acai_hf.modeling_acai import AcaiOMRForConditionalGeneration, count_parameters
+from acai_hf.model.configuration_acai import AcaiOMRConfig
+from acai_hf.model.modeling_acai import AcaiOMRForConditionalGeneration, count_parameters
 from training.batches.collate import SystemCollator
 from training.batches.loader import batch_loader
 from training.batches.splits import SystemRows, load_splits
@@ -88,7 +88,7 @@ def build_model(args):
     """(model, processor): from a checkpoint when resuming, else --init-from, else a fresh preset."""
     from transformers import AutoProcessor
 
-    from acai_hf.transcription import default_processor
+    from acai_hf.model.loading import default_processor
 
     source = args.checkpoint or args.init_from
     if source:

@@ -23,7 +23,7 @@ from contextlib import nullcontext
 import torch
 from tqdm.auto import tqdm
 
-from acai_hf.modeling_acai import count_parameters
+from acai_hf.model.modeling_acai import count_parameters
 from training.batches.loader import micro_batches
 from training.release.dev_evaluation import evaluate_dev
 from training.run.checkpointing import save_best

@@ -30,8 +30,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from .staff_tracing import PageFrame, trace_staff, warped_frame
-from .system_boxes import SystemBox, clip, sort_reading_order
+from acai_hf.page.grayscale import to_grayscale, to_pil
+from acai_hf.page.staff_tracing import PageFrame, trace_staff, warped_frame
+from acai_hf.page.system_boxes import SystemBox, clip, sort_reading_order
 
 MAX_SKEW_DEGREES = 6.0
 MIN_STAFF_SPACE = 4  # pixels; below this no staff can be read
@@ -94,25 +95,6 @@ class SystemPath:
 
 
 # ---------------------------------------------------------------- binarisation
-
-
-def to_gray(image) -> np.ndarray:
-    """float32 brightness in [0, 255] from a PIL image or an array (H x W, or H x W x 3/4)."""
-    if isinstance(image, Image.Image):
-        if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-            rgba = image.convert("RGBA")
-            image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
-        return np.asarray(image.convert("L"), dtype=np.float32)
-    array = np.asarray(image)
-    if array.ndim == 3:
-        if array.shape[2] == 4:
-            alpha = array[..., 3:4].astype(np.float32) / 255
-            array = array[..., :3] * alpha + 255 * (1 - alpha)
-        array = array[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-    array = array.astype(np.float32)
-    if array.max(initial=0) <= 1.0 and array.dtype != np.uint8:
-        array = array * 255
-    return array
 
 
 def paper_brightness(gray: np.ndarray, block: int) -> np.ndarray:
@@ -616,16 +598,14 @@ def frame_projection(ys, xs, weights, frame: PageFrame, length: int) -> np.ndarr
 
 
 def analyse(image, margin_spaces: float = MARGIN_SPACES) -> PageAnalysis:
-    if not isinstance(image, Image.Image):
-        image = Image.fromarray(np.clip(to_gray(image), 0, 255).astype(np.uint8))
+    image = to_grayscale(to_pil(image))  # transparency is paper
     full_width, full_height = image.size
     scale = 1.0
     if full_height * full_width > MAX_WORK_PIXELS:
         scale = math.sqrt(MAX_WORK_PIXELS / (full_height * full_width))
         size = (max(1, round(full_width * scale)), max(1, round(full_height * scale)))
-        image = image.convert("L") if image.mode not in ("RGBA", "LA", "PA", "P") else image
         image = image.resize(size, Image.BOX)
-    gray = to_gray(image)
+    gray = np.asarray(image, dtype=np.float32)
     ink, darkness = binarise(gray)
     height, width = ink.shape
     thickness = line_thickness(ink)

@@ -73,8 +73,3 @@ def growing_cache() -> EncoderDecoderCache:
 
 
 __all__ = ["GrowingCache", "GrowingLayer", "growing_cache"]
-
-# Auto registrations that waited for this module to finish importing (see registration.py).
-from .registration import finish_registration  # noqa: E402
-
-finish_registration(__name__)

@@ -16,8 +16,8 @@ import logging
 import numpy as np
 from PIL import Image
 
-from .system_boxes import SystemBox, crop_system, normalise
-from .system_detection import SystemPath, analyse
+from acai_hf.page.system_boxes import SystemBox, crop_system, normalise
+from acai_hf.page.system_detection import SystemPath, analyse
 
 logger = logging.getLogger(__name__)
 TILE = 16  # output pixels per mesh tile: the lines' curvature is slight over so few
@@ -116,10 +116,4 @@ def crop_systems(image: Image.Image, boxes, paths=None) -> list[Image.Image]:
     return crops
 
 
-def detect_and_crop(image: Image.Image) -> tuple[list[SystemBox], list[Image.Image]]:
-    """Detected boxes of the page and their straightened crops, from one analysis of the page."""
-    analysis = analyse(image)
-    return analysis.boxes, crop_systems(image, analysis.boxes, analysis.paths)
-
-
-__all__ = ["crop_systems", "detect_and_crop", "match_path", "straighten"]
+__all__ = ["crop_systems", "match_path", "straighten"]

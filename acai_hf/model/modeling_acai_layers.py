@@ -44,8 +44,3 @@ class AcaiMLP(nn.Module):
 
 
 __all__ = ["AcaiPreTrainedModel", "AcaiMLP", "attend", "split_heads"]
-
-# Auto registrations that waited for this module to finish importing (see registration.py).
-from .registration import finish_registration  # noqa: E402
-
-finish_registration(__name__)

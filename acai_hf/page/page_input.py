@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from .system_detection import MAX_WORK_PIXELS
+from acai_hf.page.system_detection import MAX_WORK_PIXELS
 
 MAX_BYTES = 100 * 1024 * 1024
 MAX_PIXELS = 64_000_000  # declared size of one image; a 50-megapixel phone photo passes

@@ -3,8 +3,8 @@
 transformers 5 reroutes the "image-to-text" task to "image-text-to-text", whose pipeline refuses an
 image without text before any model code runs. This subclass supplies the empty prompt when the
 processor says it transcribes without one (`AcaiOMRProcessor.transcribes_without_prompt`); with any
-other processor it behaves exactly as transformers' pipeline. `registration.py` installs it as the
-task's implementation once `transformers.pipelines` is imported.
+other processor it behaves exactly as transformers' pipeline. The package's `__init__` installs it as
+the task's implementation.
 """
 from transformers.image_utils import valid_images
 from transformers.pipelines.image_text_to_text import ImageTextToTextPipeline
@@ -21,8 +21,3 @@ class AcaiImageTextToTextPipeline(ImageTextToTextPipeline):
 
 
 __all__ = ["AcaiImageTextToTextPipeline"]
-
-# Auto registrations that waited for this module to finish importing (see registration.py).
-from .registration import finish_registration  # noqa: E402
-
-finish_registration(__name__)

@@ -1,7 +1,7 @@
 """Expected accuracy of a transcribed system, from what is known without the answer.
 
 The mean token probability says how sure the model was, not how right it is: a system whose every
-pitch is wrong can score 88%. `training.calibrate` fits, on dev systems, a linear model from a few
+pitch is wrong can score 88%. `training.release.calibrate` fits, on dev systems, a linear model from a few
 per-system signals (the model's confidence, the LMX's own checks, its length against the crop's
 width) to the system's accuracy (1 - SER, floored at 0), and writes it as `calibration.json` beside
 the model; the app reads it to show "expected accuracy NN%". Only numpy: refitting after each model
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .lmx import delinearize
-from .measure_lengths import measure_validity
+from acai_hf.music.lmx import delinearize
+from acai_hf.music.measure_lengths import measure_validity
 
 CALIBRATION_FILE = "calibration.json"
 FEATURES = ("mean_logprob", "errors_per_token", "measures_not_filling", "no_measure_checked", "tokens_per_width")

@@ -9,7 +9,7 @@ import copy
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig, VisionEncoderDecoderConfig
 
-# The LMX tokenizer's fixed special ids (acai_hf/tokenization_acai.py); 4 specials + 224 LMX tokens.
+# The LMX tokenizer's fixed special ids (acai_hf/model/tokenization_acai.py); 4 specials + 224 LMX tokens.
 PAD_ID, BOS_ID, EOS_ID, UNK_ID = 0, 1, 2, 3
 VOCAB_SIZE = 228
 
@@ -118,7 +118,7 @@ class AcaiOMRConfig(VisionEncoderDecoderConfig):
     bag_loss_weight: float | int = 0.0
     # Weight of the auxiliary dense loss (0: no head). A linear head on every patch of the transition's
     # output (what cross-attention reads) says which tokens' symbols the patch holds (notehead by pitch, rest, accidental, clef, ...),
-    # learnt from the engraver's geometry (training/geometry_targets.py): the encoder is told what is
+    # learnt from the engraver's geometry (training/geometry/targets.py): the encoder is told what is
     # where instead of finding it through the decoder's cross-entropy. Training only.
     dense_loss_weight: float | int = 0.0
     pad_token_id: int | None = PAD_ID
@@ -223,8 +223,3 @@ PRESETS = {
 }
 
 __all__ = ["AcaiEncoderConfig", "AcaiDecoderConfig", "AcaiOMRConfig", "PRESETS"]
-
-# Auto registrations that waited for this module to finish importing (see registration.py).
-from .registration import finish_registration  # noqa: E402
-
-finish_registration(__name__)

@@ -3,7 +3,7 @@
 The parts live in their own files: `modeling_acai_encoder.py` (ViT, 2-D positions, padding masks),
 `modeling_acai_decoder.py` (the decoder and its decoding step), `cache_acai.py` (the KV cache) and
 `modeling_acai_layers.py` (shared blocks). This module joins them into the encoder-decoder model and
-re-exports their public names, so `from acai_hf.modeling_acai import ...` keeps working.
+re-exports their public names, so `from acai_hf.model.modeling_acai import ...` keeps working.
 """
 import torch
 import torch.nn.functional as F
@@ -13,10 +13,10 @@ from transformers.activations import ACT2FN
 from transformers.modeling_outputs import Seq2SeqLMOutput
 from transformers.models.vision_encoder_decoder.modeling_vision_encoder_decoder import shift_tokens_right
 
-from .cache_acai import GrowingCache, GrowingLayer, growing_cache  # noqa: F401  (re-exported)
-from .configuration_acai import AcaiOMRConfig
-from .modeling_acai_decoder import AcaiDecoderForCausalLM, AcaiDecoderLayer  # noqa: F401  (re-exported)
-from .modeling_acai_encoder import (  # noqa: F401  (re-exported)
+from acai_hf.model.cache_acai import GrowingCache, GrowingLayer, growing_cache  # noqa: F401  (re-exported)
+from acai_hf.model.configuration_acai import AcaiOMRConfig
+from acai_hf.model.modeling_acai_decoder import AcaiDecoderForCausalLM, AcaiDecoderLayer  # noqa: F401  (re-exported)
+from acai_hf.model.modeling_acai_encoder import (  # noqa: F401  (re-exported)
     AcaiEncoderLayer,
     AcaiEncoderModel,
     AcaiEncoderOutput,
@@ -25,7 +25,7 @@ from .modeling_acai_encoder import (  # noqa: F401  (re-exported)
     patch_mask,
     sincos_2d,
 )
-from .modeling_acai_layers import AcaiMLP, AcaiPreTrainedModel, attend, split_heads  # noqa: F401  (re-exported)
+from acai_hf.model.modeling_acai_layers import AcaiMLP, AcaiPreTrainedModel, attend, split_heads  # noqa: F401  (re-exported)
 
 # generate() keyword arguments the lean decoding-step input preparation handles; the image inputs are
 # consumed by the first step (the encoder) and dropped afterwards, as transformers does
@@ -166,7 +166,7 @@ class AcaiOMRForConditionalGeneration(VisionEncoderDecoderModel):
         tokens' symbols it holds, summed over the vocabulary and averaged over patches.
         encoder_states: the transition's output, what cross-attention reads (the encoder's own last
         state varied across patches by ~0.002 in a trained run: too little for a linear head to learn
-        from); targets: (B, N, V) multi-hot (training.geometry_targets.dense_targets)."""
+        from); targets: (B, N, V) multi-hot (training.geometry.targets.dense_targets)."""
         logits = self.dense_head(encoder_states).float()
         per_patch = F.binary_cross_entropy_with_logits(logits, targets.float(), reduction="none").sum(-1)
         mask = encoder_mask.to(per_patch.dtype) if encoder_mask is not None else torch.ones_like(per_patch)
@@ -254,8 +254,3 @@ __all__ = [
     "count_parameters",
     "growing_cache",
 ]
-
-# Auto registrations that waited for this module to finish importing (see registration.py).
-from .registration import finish_registration  # noqa: E402
-
-finish_registration(__name__)

@@ -5,9 +5,9 @@ import xml.etree.ElementTree as ET
 
 from lmx.linearization.Linearizer import Linearizer
 
-from acai_hf.delinearization import DelinearizationError, PartBuilder
-from acai_hf.musicxml_input import load_part
-from acai_hf.voices import renumber_voices
+from acai_hf.music.delinearization import DelinearizationError, PartBuilder
+from acai_hf.music.musicxml_input import load_part
+from acai_hf.music.voices import renumber_voices
 
 __all__ = ["linearize", "delinearize", "DelinearizationError"]
 

@@ -11,7 +11,7 @@ from typing import Iterable, Optional
 
 from lxml import etree as ET
 
-from acai_hf.verovio_input import tag_for_verovio
+from acai_hf.music.verovio_input import tag_for_verovio
 
 HIGHLIGHT_FILL = "#ffcdd2"  # the band behind a highlighted measure
 HIGHLIGHT_INK = "#c62828"  # its notes, rests, stems and beams
@@ -71,7 +71,7 @@ def preview_failed(reason: str) -> str:
 
 def _measures_to_highlight(musicxml: str, highlight_measures) -> tuple[set[int], str]:
     """Indices (in document order) of the measures to highlight, and the legend's HTML."""
-    from acai_hf.measure_lengths import measure_validity
+    from acai_hf.music.measure_lengths import measure_validity
 
     if not isinstance(musicxml, (str, bytes)) or not musicxml.strip():
         raise ValueError("there is no MusicXML to draw")

@@ -15,9 +15,9 @@ from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import CausalLMOutputWithCrossAttentions
 
-from .cache_acai import growing_cache
-from .configuration_acai import AcaiDecoderConfig
-from .modeling_acai_layers import AcaiMLP, AcaiPreTrainedModel, attend, split_heads
+from acai_hf.model.cache_acai import growing_cache
+from acai_hf.model.configuration_acai import AcaiDecoderConfig
+from acai_hf.model.modeling_acai_layers import AcaiMLP, AcaiPreTrainedModel, attend, split_heads
 
 
 def heads_of(projected: torch.Tensor, parts: int, heads: int) -> torch.Tensor:
@@ -207,8 +207,3 @@ class AcaiDecoderForCausalLM(AcaiPreTrainedModel, GenerationMixin):
 
 
 __all__ = ["AcaiDecoderForCausalLM", "AcaiDecoderLayer"]
-
-# Auto registrations that waited for this module to finish importing (see registration.py).
-from .registration import finish_registration  # noqa: E402
-
-finish_registration(__name__)

@@ -65,8 +65,3 @@ class AcaiOMRProcessor(ProcessorMixin):
 
 
 __all__ = ["AcaiOMRProcessor"]
-
-# Auto registrations that waited for this module to finish importing (see registration.py).
-from .registration import finish_registration  # noqa: E402
-
-finish_registration(__name__)

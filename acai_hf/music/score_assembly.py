@@ -12,15 +12,18 @@ score of at most MAX_SCORE_MEASURES measures (music21's MIDI writer takes more t
 import copy
 import dataclasses
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from lmx.symbolic.get_head_attributes import get_head_attributes
 from lmx.symbolic.part_to_score import part_to_score
 from lmx.symbolic.sort_attributes import sort_attributes
 
-from acai_hf.music import JoinedScore, join_systems, join_systems_with_errors, measure_validity, to_midi
-from acai_hf.score_settings import ScoreSettings, apply_settings
+from acai_hf.music.joining import JoinedScore, join_systems, join_systems_with_errors
+from acai_hf.music.measure_lengths import measure_validity
+from acai_hf.music.midi import to_midi
+from acai_hf.music.score import MEASURE_CHECK_STAGE, MIDI_STAGE, Score
+from acai_hf.music.score_settings import ScoreSettings, apply_settings
 
 MAX_SCORE_MEASURES = 1200  # 30 pages (the app's limit) of about 40 measures
 _IN_FORCE = ("divisions", "key", "time", "staves", "clef")
@@ -38,33 +41,14 @@ def _empty_midi(_error: str) -> bytes:
     return to_midi(join_systems([]))
 
 
-MIDI = Stage("MIDI", to_midi, _empty_midi)
-MEASURE_CHECK = Stage("measure check", measure_validity, lambda _error: [])
-
-
-@dataclass
-class AssembledScore:
-    systems: list[str]  # every system given, in order
-    musicxml: str  # the systems kept, joined
-    outputs: dict[str, Any]  # stage name -> its output for the kept systems
-    errors: list[list] = field(default_factory=list)  # DelinearizationError lists, per system given ([] if left out)
-    measure_counts: list[int] = field(default_factory=list)  # measures each system given holds in the score
-    left_out: dict[int, str] = field(default_factory=dict)  # index of a system given -> why it is not in the score
-    stage_errors: dict[str, str] = field(default_factory=dict)  # stage -> why it fell back on the whole score
-
-    @property
-    def midi(self) -> bytes:
-        return self.outputs[MIDI.name]
-
-    @property
-    def validity(self) -> list:
-        return self.outputs[MEASURE_CHECK.name]
+MIDI = Stage(MIDI_STAGE, to_midi, _empty_midi)
+MEASURE_CHECK = Stage(MEASURE_CHECK_STAGE, measure_validity, lambda _error: [])
 
 
 def assemble_score(systems, extra_stages: tuple[Stage, ...] = (), max_measures: int = MAX_SCORE_MEASURES,
-                   settings: ScoreSettings | None = None) -> AssembledScore:
+                   settings: ScoreSettings | None = None) -> Score:
     """The score of `systems` (LMX strings); see the module docstring. Never raises for bad music.
-    `settings`: the metre and first measure number a musician gave (acai_hf.score_settings)."""
+    `settings`: the metre and first measure number a musician gave (acai_hf.music.score_settings)."""
     systems = [str(system) for system in systems]
     stages = (MIDI, MEASURE_CHECK, *extra_stages)
     left_out = _over_the_measure_cap(systems, max_measures)
@@ -97,7 +81,7 @@ def _join(systems: list[str], settings: ScoreSettings | None) -> JoinedScore:
     return dataclasses.replace(joined, musicxml=apply_settings(joined.musicxml, settings))
 
 
-def _again(systems, kept, left_out, stages, settings) -> AssembledScore:
+def _again(systems, kept, left_out, stages, settings) -> Score:
     """The score of the kept systems after some were left out: each stage once more, falling back
     (without another search) when it still fails."""
     joined = _join([systems[i] for i in kept], settings)
@@ -109,11 +93,11 @@ def _again(systems, kept, left_out, stages, settings) -> AssembledScore:
     return _result(systems, kept, joined, outputs, left_out, stage_errors)
 
 
-def _result(systems, kept, joined, outputs, left_out, stage_errors) -> AssembledScore:
+def _result(systems, kept, joined, outputs, left_out, stage_errors) -> Score:
     errors, counts = [[] for _ in systems], [0] * len(systems)
     for position, i in enumerate(kept):
         errors[i], counts[i] = joined.errors[position], joined.measure_counts[position]
-    return AssembledScore(systems, joined.musicxml, outputs, errors, counts, dict(sorted(left_out.items())),
+    return Score(systems, joined.musicxml, outputs, errors, counts, dict(sorted(left_out.items())),
                           stage_errors)
 
 
@@ -174,5 +158,5 @@ def _try(call) -> tuple[Any, str | None]:
         return None, f"{type(error).__name__}: {error}"[:300]
 
 
-__all__ = ["assemble_score", "AssembledScore", "Stage", "MIDI", "MEASURE_CHECK", "MAX_SCORE_MEASURES",
+__all__ = ["assemble_score", "Stage", "MIDI", "MEASURE_CHECK", "MAX_SCORE_MEASURES",
            "system_in_context"]

@@ -1,4 +1,4 @@
-"""The music layer: LMX systems -> one MusicXML 4.0 score -> MIDI, and a measure-length check."""
+"""LMX systems -> one MusicXML 4.0 score: one "Piano" part with two staves, the systems in order."""
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Iterable
@@ -7,11 +7,9 @@ from lmx.symbolic.get_head_attributes import get_head_attributes
 from lmx.symbolic.part_to_score import part_to_score
 from lmx.symbolic.sort_attributes import sort_attributes
 
-from acai_hf.delinearization import STAVES, DelinearizationError, PartBuilder
-from acai_hf.measure_lengths import MeasureReport, measure_validity
+from acai_hf.music.delinearization import STAVES, DelinearizationError, PartBuilder
 
-__all__ = ["join_systems", "join_systems_with_errors", "JoinedScore", "to_midi", "measure_validity",
-           "MeasureReport"]
+__all__ = ["join_systems", "join_systems_with_errors", "JoinedScore"]
 
 
 @dataclass(frozen=True)
@@ -106,15 +104,3 @@ def _give_notes_a_staff(part: ET.Element) -> None:
         staff.text = "1"
         after = [i for i, child in enumerate(note) if child.tag in _AFTER_STAFF]
         note.insert(after[0] if after else len(note), staff)
-
-
-def to_midi(score) -> bytes:
-    """A standard MIDI file of a score: MusicXML text (or bytes) or a music21 stream."""
-    from music21 import converter
-    from music21.midi.translate import streamToMidiFile
-
-    if isinstance(score, bytes):
-        score = score.decode("utf-8")
-    if isinstance(score, str):
-        score = converter.parse(score, format="musicxml")
-    return streamToMidiFile(score).writestr()

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Optional
 
-from acai_hf.musicxml_input import load_part
+from acai_hf.music.musicxml_input import load_part
 
 
 @dataclass(frozen=True)

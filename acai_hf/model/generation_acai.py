@@ -1,4 +1,5 @@
-"""Generation helpers: an LMX grammar for constrained decoding and per-system confidence.
+"""Generation: an LMX grammar for constrained decoding, length caps, per-system confidence, and
+`generate_lmx`, which decodes many system images in width-sorted batches with them.
 
 The grammar follows the item structure lmx's Delinearizer parses: a system starts with `measure`; a
 measure holds items; a note item is [prefixes] root [suffixes] (pitch/rest/voice/chord... before the
@@ -131,5 +132,39 @@ def mean_token_logprob(model, generated, eos_token_id: int, pad_token_id: int) -
     return (scores * keep).sum(-1) / keep.sum(-1).clamp(min=1)
 
 
-__all__ = ["LMXGrammarLogitsProcessor", "LengthCapLogitsProcessor", "length_caps", "lmx_transition_table",
-           "mean_token_logprob"]
+@torch.inference_mode()
+def generate_lmx(model, processor, images, num_beams=1, constrained=False, batch_size=4, progress=None,
+                 tokens_per_column=TOKENS_PER_COLUMN, **generate_kwargs):
+    """-> (LMX strings, confidences), in the order of `images`. `progress(done_systems, total_systems)`,
+    if given, is called after each batch. Each system's output is capped by its width
+    (`tokens_per_column`, see length_caps; None: only the model's max length)."""
+    tokenizer = processor.tokenizer
+    inks = [processor.image_processor.resize_one(image) for image in images]
+    order = sorted(range(len(inks)), key=lambda i: inks[i].shape[1])  # similar widths share a batch
+    processors = [LMXGrammarLogitsProcessor(tokenizer)] if constrained else []
+    texts, confidences = [None] * len(inks), [None] * len(inks)
+    for start in range(0, len(order), batch_size):
+        batch = order[start: start + batch_size]
+        padded = processor.image_processor.pad_batch([inks[i] for i in batch]).to(model.device)
+        caps = []
+        if tokens_per_column is not None:
+            patch = processor.image_processor.patch_size
+            caps = [LengthCapLogitsProcessor(length_caps(padded["pixel_mask"], patch, tokens_per_column),
+                                             tokenizer.eos_token_id)]
+        # confidence needs the raw logits (greedy, sampling) or the beam scores (beam search), not both
+        out = model.generate(
+            **padded, num_beams=num_beams, logits_processor=processors + caps,
+            output_scores=num_beams > 1, output_logits=num_beams == 1, return_dict_in_generate=True,
+            **generate_kwargs,
+        )
+        scores = mean_token_logprob(model, out, tokenizer.eos_token_id, tokenizer.pad_token_id)
+        for row, index in enumerate(batch):
+            texts[index] = tokenizer.decode_lmx(out.sequences[row])
+            confidences[index] = float(scores[row])
+        if progress is not None:
+            progress(start + len(batch), len(order))
+    return texts, confidences
+
+
+__all__ = ["generate_lmx", "LMXGrammarLogitsProcessor", "LengthCapLogitsProcessor", "length_caps",
+           "lmx_transition_table", "mean_token_logprob"]

@@ -21,9 +21,6 @@ PAD_TOKEN, BOS_TOKEN, EOS_TOKEN, UNK_TOKEN = "<pad>", "<bos>", "<eos>", "<unk>"
 # Their ids are their positions: 0, 1, 2, 3.
 SPECIAL_TOKENS = (PAD_TOKEN, BOS_TOKEN, EOS_TOKEN, UNK_TOKEN)
 
-# Key under which AutoTokenizer knows us: the model_type of the Acai OMR model config.
-ACAI_MODEL_TYPE = "acai-omr"
-
 
 def build_lmx_vocabulary() -> dict[str, int]:
     """Token -> id: the special tokens, then the lmx package's tokens in its own order."""
@@ -151,16 +148,4 @@ class AcaiLMXTokenizer(PreTrainedTokenizerFast):
         return batch
 
 
-def register_auto_tokenizer(tokenization_auto) -> None:
-    """Let AutoTokenizer resolve `"tokenizer_class": "AcaiLMXTokenizer"` from tokenizer_config.json.
-
-    Called by `import acai_hf`'s import hook with transformers' `models.auto.tokenization_auto` module.
-
-    `AutoTokenizer.register` records the class by name, which is what loading a saved folder needs.
-    It is keyed by our model_type rather than a config class so that it works without one; the model
-    config can register itself under its class later without conflict.
-    """
-    tokenization_auto.AutoTokenizer.register(ACAI_MODEL_TYPE, tokenizer_class=AcaiLMXTokenizer, exist_ok=True)
-
-
-__all__ = ["AcaiLMXTokenizer", "build_lmx_vocabulary", "register_auto_tokenizer"]
+__all__ = ["AcaiLMXTokenizer", "build_lmx_vocabulary"]

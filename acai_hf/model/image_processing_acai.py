@@ -9,38 +9,11 @@ Steps: apply the EXIF orientation, flatten transparency onto white, convert to g
 import math
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps
 from transformers.feature_extraction_utils import BatchFeature
 from transformers.image_processing_utils import BaseImageProcessor
 
-
-def to_pil(image) -> Image.Image:
-    """PIL image, file path, or array (H, W), (H, W, C), (C, H, W) with values 0-255 or 0-1 -> PIL."""
-    if isinstance(image, Image.Image):
-        return image
-    if isinstance(image, str):
-        return Image.open(image)
-    array = image.detach().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
-    if array.ndim == 3 and array.shape[0] in (1, 3, 4) and array.shape[-1] not in (1, 3, 4):
-        array = array.transpose(1, 2, 0)
-    if array.ndim == 3 and array.shape[-1] == 1:
-        array = array[..., 0]
-    if array.dtype != np.uint8:
-        scale = 255.0 if array.max() <= 1.0 else 1.0
-        array = np.clip(array * scale, 0, 255).round().astype(np.uint8)
-    return Image.fromarray(array)
-
-
-def to_grayscale(image: Image.Image) -> Image.Image:
-    """Upright grayscale on white: transparent pixels become paper, not black."""
-    image = ImageOps.exif_transpose(image)
-    if image.mode == "P":
-        image = image.convert("RGBA")
-    if image.mode in ("RGBA", "LA"):
-        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(background, image.convert("RGBA"))
-    return image.convert("L")
+from acai_hf.page.grayscale import to_grayscale, to_pil
 
 
 def fit_size(height: int, width: int, target_height: int, max_patches: int, patch_size: int) -> tuple[int, int]:
@@ -74,17 +47,15 @@ class AcaiImageProcessor(BaseImageProcessor):
 
     def resize_one(self, image) -> np.ndarray:
         """One image -> (h, w) float32 ink array, padded to patch multiples."""
-        gray = to_grayscale(to_pil(image))
+        gray = to_grayscale(ImageOps.exif_transpose(to_pil(image)))  # upright, as the page is shown
         h, w = fit_size(gray.height, gray.width, self.target_height, self.max_patches, self.patch_size)
         gray = gray.resize((w, h), resample=self.resample)
         ink = 1.0 - np.asarray(gray, dtype=np.float32) / 255.0
         p = self.patch_size
         return np.pad(ink, ((0, -h % p), (0, -w % p)))
 
-    def preprocess(self, images, return_tensors="pt", **kwargs) -> BatchFeature:
-        if not isinstance(images, (list, tuple)):
-            images = [images]
-        inks = [self.resize_one(image) for image in images]
+    def pad_batch(self, inks, return_tensors="pt") -> BatchFeature:
+        """Ink arrays (from `resize_one`) -> one batch padded to the largest, with its pixel mask."""
         height = max(ink.shape[0] for ink in inks)
         width = max(ink.shape[1] for ink in inks)
         pixel_values = np.zeros((len(inks), 1, height, width), dtype=np.float32)
@@ -95,13 +66,13 @@ class AcaiImageProcessor(BaseImageProcessor):
         data = {"pixel_values": pixel_values, "pixel_mask": pixel_mask}
         return BatchFeature(data=data, tensor_type=return_tensors)
 
+    def preprocess(self, images, return_tensors="pt", **kwargs) -> BatchFeature:
+        if not isinstance(images, (list, tuple)):
+            images = [images]
+        return self.pad_batch([self.resize_one(image) for image in images], return_tensors=return_tensors)
+
     def __call__(self, images, return_tensors="pt", **kwargs) -> BatchFeature:
         return self.preprocess(images, return_tensors=return_tensors, **kwargs)
 
 
 __all__ = ["AcaiImageProcessor"]
-
-# Auto registrations that waited for this module to finish importing (see registration.py).
-from .registration import finish_registration  # noqa: E402
-
-finish_registration(__name__)

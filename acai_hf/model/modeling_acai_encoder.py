@@ -12,8 +12,8 @@ from torch import nn
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutput
 
-from .configuration_acai import AcaiEncoderConfig
-from .modeling_acai_layers import AcaiMLP, AcaiPreTrainedModel, attend, split_heads
+from acai_hf.model.configuration_acai import AcaiEncoderConfig
+from acai_hf.model.modeling_acai_layers import AcaiMLP, AcaiPreTrainedModel, attend, split_heads
 
 
 @dataclass
@@ -170,8 +170,3 @@ class AcaiEncoderModel(AcaiPreTrainedModel):
 
 __all__ = ["AcaiEncoderModel", "AcaiEncoderLayer", "AcaiEncoderOutput", "AcaiPatchEmbeddings", "patch_mask",
            "sincos_2d"]
-
-# Auto registrations that waited for this module to finish importing (see registration.py).
-from .registration import finish_registration  # noqa: E402
-
-finish_registration(__name__)
