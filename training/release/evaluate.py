@@ -84,10 +84,32 @@ def score(predictions, gold_lmx, gold_musicxml=None, workers=1) -> dict:
     }
 
 
+def by_source(predictions, gold_lmx, sources) -> dict:
+    """SER, pitch SER and measure fill per source (chorale, corpus-piano, procedural...): the test split is
+    mostly chorales, so one figure can hide which kind of music the model reads."""
+    kinds = {}
+    for source in sorted(set(sources)):
+        rows = [i for i, s in enumerate(sources) if s == source]
+        chosen, gold = [predictions[i] for i in rows], [gold_lmx[i] for i in rows]
+        fills = [measure_fill(p, g) for p, g in zip(chosen, gold)]
+        judged = sum(j for _, j in fills)
+        kinds[source] = {"systems": len(rows), "ser": corpus_ser(chosen, gold).value,
+                         "ser_pitch": ser_of_kind(chosen, gold, PITCH_TOKENS.__contains__),
+                         "measure_fill": sum(f for f, _ in fills) / judged if judged else None}
+    return kinds
+
+
 def markdown_table(metrics: dict, title: str) -> str:
     rows = [f"| {name} | {value:.4f} |" if isinstance(value, float) else f"| {name} | {value} |"
-            for name, value in metrics.items()]
-    return "\n".join([f"### {title}", "", "| metric | value |", "|---|---|", *rows, ""])
+            for name, value in metrics.items() if name != "by_source"]
+    lines = [f"### {title}", "", "| metric | value |", "|---|---|", *rows, ""]
+    if metrics.get("by_source"):
+        lines += ["| source | systems | SER | pitch SER | measures filled |", "|---|---|---|---|---|"]
+        for source, kind in metrics["by_source"].items():
+            fill = "n/a" if kind["measure_fill"] is None else f"{kind['measure_fill']:.4f}"
+            lines.append(f"| {source} | {kind['systems']} | {kind['ser']:.4f} | {kind['ser_pitch']:.4f} | {fill} |")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def parse_args(argv=None):
@@ -134,6 +156,8 @@ def main(argv=None) -> dict:
                          args.constrained)
     seconds = time.perf_counter() - start
     metrics = score(predictions, data["lmx"], data["musicxml"], workers=args.workers)
+    if "source" in data.column_names and len(set(data["source"])) > 1:
+        metrics["by_source"] = by_source(predictions, data["lmx"], data["source"])
     metrics.update(systems_per_s=len(images) / seconds, num_beams=args.num_beams, augment=args.augment,
                    split=args.split, dataset=str(args.dataset), model=str(args.model), int8=args.int8)
 
