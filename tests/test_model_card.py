@@ -59,3 +59,12 @@ def test_a_chain_that_leads_back_to_itself_is_an_error_not_a_hang(tmp_path):
     run = make_run(tmp_path / "run", tmp_path / "run" / "checkpoints" / "step-0000002", steps=3)
     with pytest.raises(ValueError, match="already in the chain"):
         lineage(run)
+
+
+def test_the_data_line_names_a_build_or_says_the_folder_is_not_one():
+    from training.release.model_card import data_line
+
+    built = data_line("~/data-v3", {"systems": 16000, "seed": 4, "mix": {"procedural": 0.7, "chorale": 0.3}})
+    assert "--systems 16000 --seed 4" in built and "procedural 70%, chorale 30%" in built
+    joined = data_line("~/data-mix", None)
+    assert "not a single build" in joined and "None" not in joined and "training/README.md" in joined

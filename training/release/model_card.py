@@ -156,6 +156,18 @@ def hardware_line(chain: list[dict]) -> str:
     return ", ".join(parts)
 
 
+def data_line(dataset, build: dict | None) -> str:
+    """The last run's data: one build of our engine (its build.json), or a folder joining several."""
+    reserved = ("Reserved pieces (`training/data/reserved_pieces.txt`) are never trained on; they form the test "
+                "split.")
+    if not build:
+        return (f"- Data: `{dataset}`, not a single build of our engine (no build.json): how it was made is in "
+                f"`training/README.md`. {reserved}")
+    mix = ", ".join(f"{k} {v:.0%}" for k, v in (build.get("mix") or {}).items())
+    return (f"- Data: `{dataset}`, rendered by our engine (`python -m training.data build --systems "
+            f"{build.get('systems')} --seed {build.get('seed')}`), mix: {mix or 'n/a'}. {reserved}")
+
+
 def other_data_lines(chain: list[dict], last_dataset) -> list[str]:
     """Runs of the chain that trained on another build than the last run (e.g. one made on a GPU machine)."""
     others: dict[str, list[str]] = {}
@@ -225,10 +237,7 @@ def render(model_dir: Path, run: Path | None) -> str:
            "```", "",
            "## Training", ""]
     if facts:
-        mix = ", ".join(f"{k} {v:.0%}" for k, v in (build.get("mix") or {}).items())
-        out += [f"- Data: `{args.get('dataset')}`, rendered by our engine (`python -m training.data build --systems "
-                f"{build.get('systems')} --seed {build.get('seed')}`), mix: {mix or 'n/a'}. Reserved pieces "
-                "(`training/data/reserved_pieces.txt`) are never trained on; they form the test split.",
+        out += [data_line(args.get("dataset"), build),
                 *other_data_lines(facts["chain"], args.get("dataset")),
                 f"- {facts['steps']} optimizer steps in all ({facts['images']:,} system images; "
                 f"batch {args.get('batch_size')} in the last run, each run's in its `args.json`), "
@@ -267,6 +276,10 @@ def render(model_dir: Path, run: Path | None) -> str:
     if clean and clean.get("ser_pitch") is not None:
         out.append(f"- What is wrong: on the clean test split the pitch tokens alone score SER {pct(clean['ser_pitch'])}, "
                    f"all the other tokens (rhythm, voices, beams, structure) {pct(clean['ser_not_pitch'])}.")
+    if clean and clean.get("by_source"):
+        kinds = [f"{source} {pct(kind['ser'])} ({kind['systems']} systems, pitches {pct(kind['ser_pitch'])})"
+                 for source, kind in clean["by_source"].items()]
+        out.append("- By kind of music, clean test SER: " + ", ".join(kinds) + ".")
     source_metrics = shipped.get("source_metrics") or {}
     if source_metrics.get("dev_pitch_ce") is not None:
         out.append(f"- Pitches: on dev, the cross-entropy on pitch tokens is {source_metrics['dev_pitch_ce']:.3f} with each "
