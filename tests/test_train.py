@@ -297,11 +297,12 @@ def test_score_splits_the_ser_into_pitches_and_the_rest():
 
 
 def test_by_source_scores_each_kind_of_music_apart():
-    from training.release.evaluate import by_source, markdown_table
+    from training.release.evaluate import markdown_table, score
 
     gold = "measure clef:G2 staff:1 C4 voice:1 quarter E4 quarter G4 half"
     wrong_pitches = "measure clef:G2 staff:1 D4 voice:1 quarter F4 quarter A4 half"
-    kinds = by_source([gold, wrong_pitches, gold], [gold] * 3, ["chorale", "corpus-piano", "chorale"])
+    kinds = score([gold, wrong_pitches, gold], [gold] * 3, sources=["chorale", "corpus-piano", "chorale"])["by_source"]
+    assert "by_source" not in score([gold], [gold], sources=["chorale"])  # one kind: nothing to split
     assert kinds["chorale"]["systems"] == 2 and kinds["chorale"]["ser"] == 0.0
     assert kinds["corpus-piano"]["ser_pitch"] == 1.0 and kinds["corpus-piano"]["ser"] == 3 / 10
     table = markdown_table({"ser": 0.1, "by_source": kinds}, "t")

@@ -62,40 +62,48 @@ def ser_of_kind(predictions, gold_lmx, is_kind) -> float:
     return corpus_ser([only(p) for p in predictions], [only(g) for g in gold_lmx]).value
 
 
-def score(predictions, gold_lmx, gold_musicxml=None, workers=1) -> dict:
+def score(predictions, gold_lmx, gold_musicxml=None, workers=1, sources=None) -> dict:
     """Corpus SER and TEDn (micro-averaged), SER of the pitch tokens and of all others, share of
     predictions that delinearize without any error, share of judged measures that fill their length.
-    Without gold MusicXML, TEDn compares with the delinearized gold LMX."""
+    Without gold MusicXML, TEDn compares with the delinearized gold LMX. With each system's `sources`
+    (more than one kind), SER, pitch SER and measure fill per source too (`by_source`)."""
     if gold_musicxml is None:
         gold_musicxml = [None] * len(gold_lmx)
     gold_musicxml = [xml if xml else join_systems([lmx]) for xml, lmx in zip(gold_musicxml, gold_lmx)]
     clean = sum(not delinearize(p)[1] for p in predictions)
     fills = [measure_fill(p, g) for p, g in zip(predictions, gold_lmx)]
-    filled, judged = sum(f for f, _ in fills), sum(j for _, j in fills)
-    return {
+    judged = sum(j for _, j in fills)
+    metrics = {
         "systems": len(predictions),
         "ser": corpus_ser(predictions, gold_lmx).value,
         "tedn": corpus_tedn(predictions, gold_musicxml, workers=workers).value,
         "ser_pitch": ser_of_kind(predictions, gold_lmx, PITCH_TOKENS.__contains__),
         "ser_not_pitch": ser_of_kind(predictions, gold_lmx, lambda token: token not in PITCH_TOKENS),
         "delinearize_clean": clean / max(1, len(predictions)),
-        "measure_fill": filled / judged if judged else None,
+        "measure_fill": fill_share(fills),
         "measures_judged": judged,
     }
+    if sources is not None and len(set(sources)) > 1:
+        metrics["by_source"] = by_source(predictions, gold_lmx, fills, sources)
+    return metrics
 
 
-def by_source(predictions, gold_lmx, sources) -> dict:
+def fill_share(fills) -> float | None:
+    """Filled over judged measures, from measure_fill's (filled, judged) per system; None when none is judged."""
+    judged = sum(j for _, j in fills)
+    return sum(f for f, _ in fills) / judged if judged else None
+
+
+def by_source(predictions, gold_lmx, fills, sources) -> dict:
     """SER, pitch SER and measure fill per source (chorale, corpus-piano, procedural...): the test split is
-    mostly chorales, so one figure can hide which kind of music the model reads."""
+    mostly chorales, so one figure can hide which kind of music the model reads. `fills`: score's."""
     kinds = {}
     for source in sorted(set(sources)):
         rows = [i for i, s in enumerate(sources) if s == source]
         chosen, gold = [predictions[i] for i in rows], [gold_lmx[i] for i in rows]
-        fills = [measure_fill(p, g) for p, g in zip(chosen, gold)]
-        judged = sum(j for _, j in fills)
         kinds[source] = {"systems": len(rows), "ser": corpus_ser(chosen, gold).value,
                          "ser_pitch": ser_of_kind(chosen, gold, PITCH_TOKENS.__contains__),
-                         "measure_fill": sum(f for f, _ in fills) / judged if judged else None}
+                         "measure_fill": fill_share([fills[i] for i in rows])}
     return kinds
 
 
@@ -155,9 +163,8 @@ def main(argv=None) -> dict:
     predictions = decode(model, processor, images, args.num_beams, args.batch_size, args.max_new_tokens,
                          args.constrained)
     seconds = time.perf_counter() - start
-    metrics = score(predictions, data["lmx"], data["musicxml"], workers=args.workers)
-    if "source" in data.column_names and len(set(data["source"])) > 1:
-        metrics["by_source"] = by_source(predictions, data["lmx"], data["source"])
+    sources = data["source"] if "source" in data.column_names else None
+    metrics = score(predictions, data["lmx"], data["musicxml"], workers=args.workers, sources=sources)
     metrics.update(systems_per_s=len(images) / seconds, num_beams=args.num_beams, augment=args.augment,
                    split=args.split, dataset=str(args.dataset), model=str(args.model), int8=args.int8)
 
