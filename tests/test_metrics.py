@@ -133,3 +133,19 @@ def test_fast_gold_parsing_gives_the_canonicalized_tree(gold_systems):
 def test_unknown_flavor_is_rejected(gold_systems):
     with pytest.raises(ValueError, match="flavor"):
         tedn("", gold_systems[0][0], flavor="pruned")
+
+
+def test_signatures_judge_the_opening_key_and_time_only_where_the_gold_prints_them():
+    from acai_hf.metrics.signatures import opening_signatures, signature_accuracy
+
+    first = "measure key:fifths:-1 time beats:3 beat-type:4 clef:G2 staff:1 F4 voice:1 half. measure key:fifths:0"
+    later = "measure key:fifths:-1 clef:G2 staff:1 F4 voice:1 half."
+    assert opening_signatures(first).key == "key:fifths:-1" and opening_signatures(first).time == "3/4"
+    assert opening_signatures(later).time is None and opening_signatures("").key is None
+    four_four = first.replace("beats:3", "beats:4")
+    sharp = later.replace("fifths:-1", "fifths:1")
+    result = signature_accuracy([four_four, sharp, first], [first, later, later])
+    assert result["key_right"] == 2 / 3 and result["keys_judged"] == 3
+    assert result["time_right"] == 0.0 and result["times_judged"] == 1
+    assert result["time_invented"] == 1 / 2  # the third prediction prints a time signature the page has not
+    assert signature_accuracy([later], [later])["time_right"] is None

@@ -16,6 +16,7 @@ from acai_hf.model.modeling_acai import AcaiOMRForConditionalGeneration
 from acai_hf.model.loading import default_processor
 from training.batches.collate import SystemCollator
 from training.batches.width_buckets import WidthBucketSampler
+from training.data.loaders import load_system_dataset
 from training.data.schema import FEATURES, GEOMETRY_COLUMNS
 from training.run.checkpointing import latest_checkpoint
 from training.run.fast_path import align_optimizer_state, channels_last_stem
@@ -210,7 +211,39 @@ def test_width_buckets_resume_and_shard():
     assert spread < 0.5 * np.ptp(widths)  # batches hold similar widths
 
 
+def test_repeats_oversample_rows_and_resume_alike():
+    widths = np.random.default_rng(1).uniform(1, 8, 40)
+    repeats = np.ones(40, dtype=int)
+    repeats[:4] = 3  # four rare rows, three times each
+    sampler = WidthBucketSampler(40, 4, widths, pool_batches=2, seed=3, repeats=repeats)
+    assert len(sampler) == 12  # (36 + 3 * 4) rows / 4
+    whole = list(sampler)
+    counts = np.bincount([i for batch in whole for _, i in batch], minlength=40)
+    assert (counts[:4] == 3).all() and (counts[4:] == 1).all()
+    sampler.set_epoch(0, start=5)
+    assert list(sampler) == whole[5:]
+    plain = WidthBucketSampler(40, 4, widths, pool_batches=2, seed=3, repeats=np.ones(40, dtype=int))
+    assert list(plain) == list(WidthBucketSampler(40, 4, widths, pool_batches=2, seed=3))  # ones change nothing
+    with pytest.raises(ValueError, match="one count"):
+        WidthBucketSampler(40, 4, repeats=[1, 2])
+
+
 # -- the trainer CLI ----------------------------------------------------------------------------------
+
+def test_repeat_time_signatures_lengthens_the_epoch_by_the_rows_that_print_one(dataset_dir, tmp_path, capsys):
+    from training.supervised.prepare import time_signature_repeats
+
+    train = load_system_dataset(str(dataset_dir), "train")
+    repeats = time_signature_repeats(train["lmx"], 3)
+    printing = sum(count == 3 for count in repeats)
+    assert 0 < printing < len(repeats)  # the gold systems include first systems and later ones
+    train_cli.main(tiny_args(dataset_dir, tmp_path / "run", "--total-steps", "1", "--repeat-time-signatures", "3"))
+    said = capsys.readouterr().out
+    assert f"{(len(repeats) + 2 * printing) // 2} steps per epoch" in said
+    assert f"{printing} rows print a time signature: 3 times" in said
+    with pytest.raises(SystemExit, match="at least 1"):
+        time_signature_repeats(train["lmx"], 0)
+
 
 def test_kill_and_resume_gives_the_same_weights(dataset_dir, tmp_path):
     straight, killed = tmp_path / "straight", tmp_path / "killed"
@@ -294,6 +327,7 @@ def test_score_splits_the_ser_into_pitches_and_the_rest():
     assert by_pitch["ser_pitch"] == 1.0 and by_pitch["ser_not_pitch"] == 0.0 and by_pitch["ser"] == 3 / 10
     by_rhythm = score([wrong_rhythm], [gold])
     assert by_rhythm["ser_pitch"] == 0.0 and by_rhythm["ser_not_pitch"] == 3 / 7
+    assert by_pitch["key_right"] is None and by_pitch["times_judged"] == 0  # no key or time printed
 
 
 def test_by_source_scores_each_kind_of_music_apart():

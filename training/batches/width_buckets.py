@@ -8,6 +8,8 @@ the batches shuffled again: nearly no padding, still random. The order is a pure
 
 Batches hold keys (epoch, index) for training.batches.splits.SystemRows, which derives per-row
 augmentation seeds from them. With several processes each takes every world_size-th batch.
+`repeats` (one count per row) oversamples rare rows: a row with count 3 comes three times an epoch, in
+different batches as a rule (and with the same augmentation seed: the key does not tell the copies apart).
 """
 import io
 
@@ -33,8 +35,11 @@ class WidthBucketSampler:
     for plain shuffled batches; pool_batches=1 also means no bucketing."""
 
     def __init__(self, num_rows: int, batch_size: int, sort_keys=None, pool_batches: int = 32, seed: int = 0,
-                 rank: int = 0, world_size: int = 1, drop_last: bool = True):
+                 rank: int = 0, world_size: int = 1, drop_last: bool = True, repeats=None):
         self.num_rows, self.batch_size = num_rows, batch_size
+        self.repeats = None if repeats is None else np.asarray(repeats, dtype=np.int64)
+        if self.repeats is not None and (len(self.repeats) != num_rows or (self.repeats < 0).any()):
+            raise ValueError(f"repeats needs one count >= 0 per row ({num_rows} rows)")
         self.sort_keys = None if sort_keys is None else np.asarray(sort_keys)
         self.pool_batches, self.seed = pool_batches, seed
         self.rank, self.world_size, self.drop_last = rank, world_size, drop_last
@@ -47,7 +52,10 @@ class WidthBucketSampler:
     def epoch_batches(self, epoch: int) -> list[list[int]]:
         """Every batch of an epoch as row indices, before sharding over processes."""
         rng = np.random.default_rng([self.seed, epoch])
-        order = rng.permutation(self.num_rows)
+        if self.repeats is None:
+            order = rng.permutation(self.num_rows)
+        else:
+            order = rng.permutation(np.repeat(np.arange(self.num_rows), self.repeats))
         if self.sort_keys is not None and self.pool_batches > 1:
             pool = self.pool_batches * self.batch_size
             pools = [order[i: i + pool] for i in range(0, len(order), pool)]
@@ -60,7 +68,8 @@ class WidthBucketSampler:
 
     def __len__(self) -> int:
         """Global batches per epoch."""
-        full, rest = divmod(self.num_rows, self.batch_size)
+        rows = self.num_rows if self.repeats is None else int(self.repeats.sum())
+        full, rest = divmod(rows, self.batch_size)
         count = full + (1 if rest and not self.drop_last else 0)
         return count - count % self.world_size
 

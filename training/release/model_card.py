@@ -276,6 +276,12 @@ def render(model_dir: Path, run: Path | None) -> str:
     if clean and clean.get("ser_pitch") is not None:
         out.append(f"- What is wrong: on the clean test split the pitch tokens alone score SER {pct(clean['ser_pitch'])}, "
                    f"all the other tokens (rhythm, voices, beams, structure) {pct(clean['ser_not_pitch'])}.")
+    if clean and clean.get("key_right") is not None:
+        line = f"- Signatures: the key a system opens with is right on {pct(clean['key_right'])} of {clean['keys_judged']} test systems"
+        if clean.get("time_right") is not None:
+            line += (f", the time signature on {pct(clean['time_right'])} of the {clean['times_judged']} that print one "
+                     "(a wrong one on a piece's first system makes every measure of the score look wrong)")
+        out.append(line + ".")
     if clean and clean.get("by_source"):
         kinds = [f"{source} {pct(kind['ser'])} ({kind['systems']} systems, pitches {pct(kind['ser_pitch'])})"
                  for source, kind in clean["by_source"].items()]

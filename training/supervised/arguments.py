@@ -68,6 +68,9 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
       help="sequences per decoder pass, grouped by label length (0: the whole padded batch; same loss)")
     # data
     a("--augment-p", type=float, default=0.5, help="share of images given camera-like augmentation")
+    a("--repeat-time-signatures", type=int, default=1, metavar="K",
+      help="rows whose LMX prints a time signature (mostly pieces' first systems, ~14%% of a build) come K times "
+           "an epoch: a wrong one on a first system makes every measure of the joined score wrong")
     a("--bucket-pool", type=int, default=32, help="batches per width-sorting pool (1: no bucketing)")
     a("--workers", type=int, default=0, help="DataLoader worker processes")
     # checkpoints, evaluation, logging

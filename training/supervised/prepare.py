@@ -15,6 +15,7 @@ from accelerate.utils import set_seed
 from lmx.linearization.vocabulary import PITCH_TOKENS
 
 import acai_hf  # noqa: F401  (registers the Auto classes)
+from acai_hf.metrics.signatures import opening_signatures
 from acai_hf.model.configuration_acai import AcaiOMRConfig
 from acai_hf.model.modeling_acai import AcaiOMRForConditionalGeneration, count_parameters
 from training.batches.collate import SystemCollator
@@ -116,6 +117,13 @@ def set_dense_head(model, weight: float):
         model._init_weights(model.dense_head)  # with the prior bias
 
 
+def time_signature_repeats(lmx_column, times: int) -> list[int]:
+    """`times` for each row that prints a time signature (acai_hf.metrics.signatures' reading), 1 for the rest."""
+    if times < 1:
+        raise SystemExit(f"--repeat-time-signatures must be at least 1, not {times}")
+    return [times if opening_signatures(lmx).time else 1 for lmx in lmx_column]
+
+
 def prepare(args) -> Prepared:
     precision = resolve_precision(args.precision)
     accelerator = make_accelerator(precision)
@@ -130,7 +138,9 @@ def prepare(args) -> Prepared:
     train, dev = load_splits(args.dataset, args.train_split, args.dev_split, args.image_column, args.lmx_column,
                              args.dev_fraction)
     widths = aspect_ratios(train) if args.bucket_pool > 1 else None
-    sampler = WidthBucketSampler(len(train), args.batch_size, widths, args.bucket_pool, args.seed, rank, world)
+    repeats = time_signature_repeats(train["lmx"], args.repeat_time_signatures) if args.repeat_time_signatures != 1 else None
+    sampler = WidthBucketSampler(len(train), args.batch_size, widths, args.bucket_pool, args.seed, rank, world,
+                                 repeats=repeats)
     augment = None
     if args.augment_p > 0:
         from training.data.augment import CameraAugment
@@ -191,6 +201,9 @@ def prepare(args) -> Prepared:
         print(f"{count_parameters(model):,} parameters, precision {precision}, {len(train)} train / {len(dev)} dev "
               f"systems, {steps_per_epoch} steps per epoch, {total_steps} steps, warm-up {warmup_steps}, "
               f"{world} process(es), from step {step}")
+        if sampler.repeats is not None:
+            print(f"{int((sampler.repeats > 1).sum())} rows print a time signature: {args.repeat_time_signatures} times "
+                  f"an epoch each")
     return Prepared(args=args, accelerator=accelerator, precision=precision, out=out, model=model, processor=processor,
                     trainer=trainer, optimizer=optimizer, collator=collator, sampler=sampler, loader=loader,
                     with_geometry=with_geometry, dev_rows=dev_rows, dev_collator=dev_collator, total_steps=total_steps,
