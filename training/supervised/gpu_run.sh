@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One command for a machine with one NVIDIA GPU and ~16 cores, offline (issue #21, deliverable 4): build a
-# geometry dataset with every core, continue the geometry recipe (training/README.md, run small-v21) on the
+# geometry dataset with every core, continue the geometry recipe (training/README.md, runs small-v21 to v26) on the
 # GPU, and export the model as ONE folder of at most 8 files of at most 16 MiB, all inside BUDGET_MINUTES.
 #
 #   OUTPUT=/where/the/model/goes bash training/supervised/gpu_run.sh    (from anywhere; it runs in the repo root, and
@@ -28,8 +28,9 @@ SEED=${SEED:-7}                           # another seed than data-v1..v3 (1, 3,
 BUILD_WORKERS=${BUILD_WORKERS:-$CORES}
 BUILD_MAX_MINUTES=${BUILD_MAX_MINUTES:-4}
 UNITS_PER_SHARD=${UNITS_PER_SHARD:-4}     # the build's default; 1 for tiny builds
-MIX=${MIX:-}                              # empty: the build's default; procedural=1.0 reads no corpus piece
-# model and recipe (small-v21's signals; batch and learning rate sized for a GPU)
+MIX=${MIX:-procedural=0.25,chorale=0.35,corpus-piano=0.2,quartet=0.2}   # data-v4-real's: the test split is real music
+                                          # (empty: the build's default, 70% procedural; procedural=1.0 reads no corpus piece)
+# model and recipe (the CPU line's signals since small-v23; batch and learning rate sized for a GPU)
 INIT=${INIT:-checkpoints/acai-omr-small}   # the shipped weights (the geometry line since small-v23); "none": fresh weights of PRESET
 PRESET=${PRESET:-small}
 BATCH=${BATCH:-64}
@@ -134,8 +135,8 @@ else
     start=(--init-from "$INIT")  # its config already has dropout 0 (--set only shapes a fresh preset)
 fi
 recipe=(--batch-size "$BATCH" --lr "$LR" --encoder-lr "$LR" --layer-decay 1.0 --warmup-steps "$WARMUP"
-        --min-lr-ratio "$MIN_LR_RATIO" --ss-start 1.0 --augment-p "$AUGMENT_P" --box-attention 1.0 --dense-loss 1.0
-        --corrupt-inputs 0.2 --decoder-group-size 0 --precision auto --workers "$TRAIN_WORKERS"
+        --min-lr-ratio "$MIN_LR_RATIO" --ss-start 1.0 --augment-p "$AUGMENT_P" --box-attention 1.0 --box-glyphs
+        --dense-loss 1.0 --corrupt-inputs 0.3 --corrupt-only pitches --decoder-group-size 0 --precision auto --workers "$TRAIN_WORKERS"
         --save-every "$SAVE_EVERY" --keep 2 --eval-every "$EVAL_EVERY" --dev-limit "$DEV_LIMIT"
         --eval-batch-size "$EVAL_BATCH" --seed "$SEED")
 guess=${STEPS:-3000}   # the calibration's schedule only; the resumed run gets the real total
