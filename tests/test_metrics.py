@@ -149,3 +149,17 @@ def test_signatures_judge_the_opening_key_and_time_only_where_the_gold_prints_th
     assert result["time_right"] == 0.0 and result["times_judged"] == 1
     assert result["time_invented"] == 1 / 2  # the third prediction prints a time signature the page has not
     assert signature_accuracy([later], [later])["time_right"] is None
+
+
+def test_pitch_errors_are_measured_in_staff_positions():
+    from acai_hf.metrics.pitch_errors import pitch_error_distances, staff_position, substituted_pitches
+
+    assert staff_position("C4") - staff_position("B3") == 1 and staff_position("C5") - staff_position("C4") == 7
+    gold = "measure clef:G2 staff:1 C4 voice:1 quarter E4 quarter G4 quarter chord C5 quarter"
+    prediction = "measure clef:G2 staff:1 D4 voice:1 quarter E4 quarter G3 quarter chord A5 quarter"
+    assert substituted_pitches(prediction, gold) == [1, -7, 5]
+    result = pitch_error_distances([prediction, gold], [gold, gold])
+    assert result["pitch_substitutions"] == 3 and result["pitch_off_one_step"] == 1 / 3
+    assert result["pitch_off_octave"] == 1 / 3 and result["pitch_off_other"] == 1 / 3
+    assert result["pitch_off_two_steps"] == 0.0
+    assert pitch_error_distances([gold], [gold])["pitch_off_one_step"] is None  # nothing wrong, nothing to share out

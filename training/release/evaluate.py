@@ -20,6 +20,7 @@ from lmx.linearization.vocabulary import PITCH_TOKENS
 from acai_hf.music.lmx import delinearize
 from acai_hf.music.measure_lengths import measure_validity
 from acai_hf.metrics.ser import corpus_ser
+from acai_hf.metrics.pitch_errors import pitch_error_distances
 from acai_hf.metrics.signatures import signature_accuracy
 from acai_hf.metrics.tedn import corpus_tedn
 from acai_hf.music.joining import join_systems
@@ -66,7 +67,8 @@ def ser_of_kind(predictions, gold_lmx, is_kind) -> float:
 def score(predictions, gold_lmx, gold_musicxml=None, workers=1, sources=None) -> dict:
     """Corpus SER and TEDn (micro-averaged), SER of the pitch tokens and of all others, share of
     predictions that delinearize without any error, share of judged measures that fill their length,
-    opening key and time signatures read right (acai_hf.metrics.signatures).
+    opening key and time signatures read right (acai_hf.metrics.signatures), how far wrong pitches are off
+    (acai_hf.metrics.pitch_errors).
     Without gold MusicXML, TEDn compares with the delinearized gold LMX. With each system's `sources`
     (more than one kind), SER, pitch SER and measure fill per source too (`by_source`)."""
     if gold_musicxml is None:
@@ -85,6 +87,7 @@ def score(predictions, gold_lmx, gold_musicxml=None, workers=1, sources=None) ->
         "measure_fill": fill_share(fills),
         "measures_judged": judged,
         **signature_accuracy(predictions, gold_lmx),
+        **pitch_error_distances(predictions, gold_lmx),
     }
     if sources is not None and len(set(sources)) > 1:
         metrics["by_source"] = by_source(predictions, gold_lmx, fills, sources)

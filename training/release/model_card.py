@@ -276,6 +276,10 @@ def render(model_dir: Path, run: Path | None) -> str:
     if clean and clean.get("ser_pitch") is not None:
         out.append(f"- What is wrong: on the clean test split the pitch tokens alone score SER {pct(clean['ser_pitch'])}, "
                    f"all the other tokens (rhythm, voices, beams, structure) {pct(clean['ser_not_pitch'])}.")
+    if clean and clean.get("pitch_off_one_step") is not None:
+        out.append(f"- Of the {clean['pitch_substitutions']} test pitches written in place of another, "
+                   f"{pct(clean['pitch_off_one_step'])} are one staff position off, {pct(clean['pitch_off_two_steps'])} two, "
+                   f"{pct(clean['pitch_off_octave'])} an octave: the model mostly finds the note and misplaces it by a step.")
     if clean and clean.get("key_right") is not None:
         line = f"- Signatures: the key a system opens with is right on {pct(clean['key_right'])} of {clean['keys_judged']} test systems"
         if clean.get("time_right") is not None:
