@@ -8,6 +8,7 @@ import torch
 from datasets import Dataset
 from lmx.linearization.vocabulary import PITCH_TOKENS
 from PIL import Image
+from transformers import AutoProcessor
 
 import acai_hf  # noqa: F401  (registers the Auto classes)
 from acai_hf.model.configuration_acai import AcaiOMRConfig
@@ -74,8 +75,10 @@ def test_box_attention_loss_rewards_mass_inside():
     assert mass == pytest.approx(1.0) and float(loss) < 1e-4
 
 
-def test_collator_gives_each_label_its_box_and_each_patch_its_symbols(engine_rows):
+@pytest.mark.parametrize("width_scale", [1.0, 2 / 3])
+def test_collator_gives_each_label_its_box_and_each_patch_its_symbols(engine_rows, width_scale):
     processor = default_processor(AcaiOMRConfig.from_preset("small"))
+    processor.image_processor.width_scale = width_scale  # a taller grid for the same patches: boxes follow
     batch = SystemCollator(processor, with_geometry=True)([decoded(row) for row in engine_rows[:2]])
     labels, boxes, dense = batch["labels"], batch["token_patch_boxes"], batch["dense_targets"]
     assert boxes.shape == (*labels.shape, 4) and dense.shape[:2] == (2, batch["pixel_mask"].shape[1] * batch["pixel_mask"].shape[2] // 256)
@@ -125,7 +128,8 @@ def test_trainer_learns_from_geometry_and_saves_a_plain_model(engine_rows, tmp_p
     train_cli.main(["--dataset", str(folder), "--out", str(run), "--preset", "tiny", "--batch-size", "2",
                     "--total-steps", "3", "--warmup-steps", "1", "--eval-every", "3", "--dev-limit", "2",
                     "--decode-limit", "0", "--precision", "fp32", "--augment-p", "0.5", "--threads", "1",
-                    "--box-attention", "1.0", "--dense-loss", "0.2", "--corrupt-inputs", "0.2"])
+                    "--box-attention", "1.0", "--dense-loss", "0.2", "--corrupt-inputs", "0.2",
+                    "--image-height", "96", "--image-width-scale", "0.75", "--max-patches", "200"])
     log = read_csv(run / "train.csv")
     assert all(float(row["box"]) > 0 and float(row["dense"]) > 0 and 0 < float(row["box_mass"]) < 1 for row in log)
     dev = read_csv(run / "dev.csv")[-1]
@@ -133,7 +137,9 @@ def test_trainer_learns_from_geometry_and_saves_a_plain_model(engine_rows, tmp_p
     assert 0 <= float(dev["dev_dense_pitch_top1"]) <= 1
     model = AcaiOMRForConditionalGeneration.from_pretrained(str(run / "final"))
     assert model.dense_head is not None and model.config.dense_loss_weight == 0.2
-    processor = default_processor(model.config)
+    processor = AutoProcessor.from_pretrained(str(run / "final"))  # the image flags travel with the model
+    assert (processor.image_processor.target_height, processor.image_processor.width_scale,
+            processor.image_processor.max_patches) == (96, 0.75, 200)
     pixels = processor.image_processor([decoded(engine_rows[0])["image"]], return_tensors="pt")
     out = model.generate(**pixels, max_new_tokens=5)
     assert out.shape[0] == 1  # generate() is unchanged by the training-only head

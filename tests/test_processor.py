@@ -19,6 +19,16 @@ def test_fit_size_keeps_aspect_and_budget(height, width):
     assert abs(h / w - height / width) <= (1 / w + h / w**2) * 1.01
 
 
+@pytest.mark.parametrize("width_scale", [0.5, 2 / 3, 1.5])
+def test_width_scale_narrows_within_the_budget(width_scale):
+    h, w = fit_size(236, 490, target_height=240, max_patches=960, patch_size=16, width_scale=width_scale)
+    assert h == 240 and abs(w - 490 * 240 / 236 * width_scale) <= 1
+    h, w = fit_size(200, 4000, target_height=240, max_patches=960, patch_size=16, width_scale=width_scale)
+    assert -(-h // 16) * -(-w // 16) <= 960 and abs(w / h - 20 * width_scale) < 0.2
+    with pytest.raises(ValueError, match="width_scale"):
+        AcaiImageProcessor(width_scale=0.0)
+
+
 def test_image_is_upright_grayscale_ink_with_mask():
     processor = AcaiImageProcessor(target_height=32, max_patches=64)
     image = Image.new("RGB", (120, 30), "white")
@@ -83,5 +93,6 @@ def test_processor_round_trip(processor, tmp_path):
     loaded = AutoProcessor.from_pretrained(tmp_path)
     assert type(loaded) is AcaiOMRProcessor
     assert loaded.image_processor.target_height == 32 and loaded.image_processor.max_patches == 64
+    assert loaded.image_processor.width_scale == processor.image_processor.width_scale
     image = np.random.default_rng(0).integers(0, 255, (50, 90), dtype=np.uint8)
     assert np.array_equal(loaded(images=image)["pixel_values"], processor(images=image)["pixel_values"])

@@ -149,7 +149,8 @@ def generate_lmx(model, processor, images, num_beams=1, constrained=False, batch
         caps = []
         if tokens_per_column is not None:
             patch = processor.image_processor.patch_size
-            caps = [LengthCapLogitsProcessor(length_caps(padded["pixel_mask"], patch, tokens_per_column),
+            per_column = tokens_per_column / processor.image_processor.width_scale  # a narrower column holds more
+            caps = [LengthCapLogitsProcessor(length_caps(padded["pixel_mask"], patch, per_column),
                                              tokenizer.eos_token_id)]
         # confidence needs the raw logits (greedy, sampling) or the beam scores (beam search), not both
         out = model.generate(

@@ -1,8 +1,8 @@
 """Image processor for Acai OMR: one grand-staff system image -> grayscale "ink" tensor + pixel mask.
 
 Steps: apply the EXIF orientation, flatten transparency onto white, convert to grayscale, scale
-(keeping the aspect ratio exactly) to `target_height` or less so that the patch grid fits
-`max_patches`, pad with white to a multiple of the patch size, and invert so that paper is 0 and ink 1
+(keeping the aspect ratio exactly, or narrower by `width_scale`) to `target_height` or less so that the
+patch grid fits `max_patches`, pad with white to a multiple of the patch size, and invert so that paper is 0 and ink 1
 (padding is then the same as a convolution's zero padding). A batch is padded to its largest image;
 `pixel_mask` is 1 on the image (its patch-multiple margin included) and 0 on that batch padding.
 """
@@ -16,11 +16,13 @@ from transformers.image_processing_utils import BaseImageProcessor
 from acai_hf.page.grayscale import to_grayscale, to_pil
 
 
-def fit_size(height: int, width: int, target_height: int, max_patches: int, patch_size: int) -> tuple[int, int]:
-    """Largest (h, w) with h / w as in the input, h <= target_height and at most max_patches patches."""
-    scale = min(target_height / height, math.sqrt(max_patches / (height * width)) * patch_size)
+def fit_size(height: int, width: int, target_height: int, max_patches: int, patch_size: int,
+             width_scale: float = 1.0) -> tuple[int, int]:
+    """Largest (h, w) with h / w as in the input (w also times `width_scale`), h <= target_height and at most
+    max_patches patches."""
+    scale = min(target_height / height, math.sqrt(max_patches / (height * width * width_scale)) * patch_size)
     while True:
-        h, w = max(1, round(height * scale)), max(1, round(width * scale))
+        h, w = max(1, round(height * scale)), max(1, round(width * scale * width_scale))
         if math.ceil(h / patch_size) * math.ceil(w / patch_size) <= max_patches:
             return h, w
         scale *= 0.99
@@ -33,14 +35,19 @@ class AcaiImageProcessor(BaseImageProcessor):
         max_patches (`int`): the patch budget (patch grid rows x columns).
         patch_size (`int`): the encoder's patch size; images are padded to multiples of it.
         resample (`int`): PIL resampling filter.
+        width_scale (`float`): horizontal scale relative to the vertical one. Below 1, a system is taller in
+            patches for the same patch count: a pitch is half a staff space, ~3 px at 160 px high.
     """
 
     model_input_names = ["pixel_values", "pixel_mask"]
 
     def __init__(self, target_height=160, max_patches=640, patch_size=16, resample=Image.Resampling.BILINEAR,
-                 **kwargs):
+                 width_scale=1.0, **kwargs):
         super().__init__(**kwargs)
+        if not 0.1 <= width_scale <= 10:
+            raise ValueError(f"width_scale must be between 0.1 and 10, got {width_scale}")
         self.target_height = target_height
+        self.width_scale = float(width_scale)
         self.max_patches = max_patches
         self.patch_size = patch_size
         self.resample = int(resample)
@@ -48,7 +55,8 @@ class AcaiImageProcessor(BaseImageProcessor):
     def resize_one(self, image) -> np.ndarray:
         """One image -> (h, w) float32 ink array, padded to patch multiples."""
         gray = to_grayscale(ImageOps.exif_transpose(to_pil(image)))  # upright, as the page is shown
-        h, w = fit_size(gray.height, gray.width, self.target_height, self.max_patches, self.patch_size)
+        h, w = fit_size(gray.height, gray.width, self.target_height, self.max_patches, self.patch_size,
+                        self.width_scale)
         gray = gray.resize((w, h), resample=self.resample)
         ink = 1.0 - np.asarray(gray, dtype=np.float32) / 255.0
         p = self.patch_size

@@ -19,7 +19,7 @@ def image_scale(size: tuple[int, int], image_processor) -> tuple[float, float]:
     """(x, y) factors from the image's pixels to the processed image's, as the image processor scales it."""
     width, height = size
     h, w = fit_size(height, width, image_processor.target_height, image_processor.max_patches,
-                    image_processor.patch_size)
+                    image_processor.patch_size, image_processor.width_scale)
     return w / width, h / height
 
 

@@ -23,6 +23,11 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
     a("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
       help="config override, e.g. encoder.num_hidden_layers=4 or transition_dropout=0.1 (repeatable)")
     a("--init-from", default=None, help="model folder: start from its weights (not its optimizer or step)")
+    a("--image-height", type=int, default=None,
+      help="height systems are scaled to (the image processor's target_height; default: the model folder's, else 160)")
+    a("--image-width-scale", type=float, default=None,
+      help="horizontal scale relative to the vertical one (below 1: more patch rows per patch; default as above, else 1)")
+    a("--max-patches", type=int, default=None, help="the image processor's patch budget (default as above, else 640)")
     # optimisation
     a("--batch-size", type=int, default=16, help="per process and micro-batch")
     a("--grad-accum", type=int, default=1, help="micro-batches per optimizer step")

@@ -103,6 +103,13 @@ def build_model(args):
         processor = default_processor(model.config)
     if args.dense_loss is not None and args.dense_loss != model.config.dense_loss_weight:
         set_dense_head(model, args.dense_loss)
+    image_processor = processor.image_processor
+    for flag, name in (("image_height", "target_height"), ("image_width_scale", "width_scale"),
+                       ("max_patches", "max_patches")):
+        if getattr(args, flag, None) is not None:  # saved with every checkpoint, so the app reads alike
+            setattr(image_processor, name, getattr(args, flag))
+    if not 0.1 <= image_processor.width_scale <= 10:
+        raise SystemExit(f"--image-width-scale must be between 0.1 and 10, not {image_processor.width_scale}")
     return model, processor
 
 
