@@ -139,4 +139,5 @@ def test_mae_to_evaluation_chain(tmp_path):
     assert f"{STEPS} optimizer steps in all ({STEPS * 2:,} system images; batch 2 in the last run" in card and f"`{killed.name}` ({STEPS} steps)" in card and "| clean | " in card and "| camera-like" in card
     assert "misses** the target" in card or "meets the target" in card
     assert f"pitch tokens alone score SER {model_card.pct(saved['ser_pitch'])}" in card
+    assert f"the key a system opens with is right on {model_card.pct(saved['key_right'])} of 2 test systems" in card
     assert (shipped / "training_curves.png").is_file() == (killed / "curves.png").is_file()
