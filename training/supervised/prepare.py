@@ -106,7 +106,7 @@ def build_model(args):
     image_processor = processor.image_processor
     for flag, name in (("image_height", "target_height"), ("image_width_scale", "width_scale"),
                        ("max_patches", "max_patches")):
-        if getattr(args, flag, None) is not None:  # saved with every checkpoint, so the app reads alike
+        if getattr(args, flag) is not None:  # saved with every checkpoint, so the app reads alike
             setattr(image_processor, name, getattr(args, flag))
     if not 0.1 <= image_processor.width_scale <= 10:
         raise SystemExit(f"--image-width-scale must be between 0.1 and 10, not {image_processor.width_scale}")
