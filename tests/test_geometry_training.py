@@ -22,6 +22,7 @@ from training.geometry.box_attention import box_attention_loss
 from training.geometry.targets import dense_targets, keys_in_boxes, patch_boxes
 from training.run.logs import read_csv
 from training.supervised import train as train_cli
+from training.supervised.prepare import set_dense_head, signature_weights
 from training.supervised.scheduled_sampling import ScheduledSampling
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -119,6 +120,43 @@ def test_pitch_only_corruption_leaves_the_rhythm_alone():
     assert 0.3 < changed[is_pitch].float().mean() < 0.6
 
 
+def test_signature_weight_adds_the_signature_tokens_ce_again_and_logs_the_plain_ce(engine_rows):
+    processor = default_processor(AcaiOMRConfig.from_preset("tiny"))
+    model = AcaiOMRForConditionalGeneration.from_preset("tiny").eval()
+    batch = SystemCollator(processor, max_label_length=model.config.decoder.max_position_embeddings)(
+        [decoded(row) for row in engine_rows[:2]])
+    labels = batch["labels"]
+    weights = signature_weights(processor.tokenizer, 4.0)
+    signature = weights[labels.clamp(min=0)] > 1
+    assert (labels[:, :8] != -100).all() and signature[0].sum() >= 3  # key, beats, beat-type on a first system
+    plain, weighted = ScheduledSampling(model).eval(), ScheduledSampling(model, token_weights=weights).eval()
+    with torch.no_grad():
+        loss, _ = plain(batch["pixel_values"], batch["pixel_mask"], labels)
+        loss_weighted, _ = weighted(batch["pixel_values"], batch["pixel_mask"], labels)
+        logits = model(pixel_values=batch["pixel_values"], pixel_mask=batch["pixel_mask"], labels=labels).logits
+    token_ce = torch.nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100,
+                                                 reduction="none").view(labels.shape)
+    expected = loss + 3.0 * token_ce[signature].sum() / (labels != -100).sum()
+    assert torch.isclose(loss_weighted, expected, rtol=1e-4)
+    assert weighted.parts["ce"] == pytest.approx(plain.parts["ce"], rel=1e-5)
+    assert signature_weights(processor.tokenizer, 1.0) is None
+
+
+def test_dense_loss_weighs_each_tokens_column():
+    model = AcaiOMRForConditionalGeneration.from_preset("tiny")
+    set_dense_head(model, 0.2)
+    states = torch.randn(2, 6, model.config.decoder.hidden_size)
+    targets = (torch.rand(2, 6, model.config.decoder.vocab_size) < 0.05).long()
+    weights = torch.ones(model.config.decoder.vocab_size)
+    weights[10] = 5.0
+    with torch.no_grad():
+        plain, logits = model.dense_loss(states, None, targets)
+        weighted, _ = model.dense_loss(states, None, targets, weights)
+    column = torch.nn.functional.binary_cross_entropy_with_logits(logits[..., 10], targets[..., 10].float(),
+                                                                  reduction="none")
+    assert torch.isclose(weighted, plain + 4.0 * column.mean(), rtol=1e-5)
+
+
 def test_trainer_learns_from_geometry_and_saves_a_plain_model(engine_rows, tmp_path):
     folder = tmp_path / "data"
     for split, rows in (("train", engine_rows), ("dev", engine_rows[:2])):
@@ -128,13 +166,14 @@ def test_trainer_learns_from_geometry_and_saves_a_plain_model(engine_rows, tmp_p
     train_cli.main(["--dataset", str(folder), "--out", str(run), "--preset", "tiny", "--batch-size", "2",
                     "--total-steps", "3", "--warmup-steps", "1", "--eval-every", "3", "--dev-limit", "2",
                     "--decode-limit", "0", "--precision", "fp32", "--augment-p", "0.5", "--threads", "1",
-                    "--box-attention", "1.0", "--dense-loss", "0.2", "--corrupt-inputs", "0.2",
+                    "--box-attention", "1.0", "--dense-loss", "0.2", "--corrupt-inputs", "0.2", "--signature-weight", "4",
                     "--image-height", "96", "--image-width-scale", "0.75", "--max-patches", "200"])
     log = read_csv(run / "train.csv")
     assert all(float(row["box"]) > 0 and float(row["dense"]) > 0 and 0 < float(row["box_mass"]) < 1 for row in log)
     dev = read_csv(run / "dev.csv")[-1]
     assert 0 < float(dev["dev_box_mass_steered"]) < 1 and 0 <= float(dev["dev_dense_pitch_f1"]) <= 1
     assert 0 <= float(dev["dev_dense_pitch_top1"]) <= 1
+    assert 0 <= float(dev["dev_time_top1"]) <= 1 and 0 <= float(dev["dev_key_top1"]) <= 1
     model = AcaiOMRForConditionalGeneration.from_pretrained(str(run / "final"))
     assert model.dense_head is not None and model.config.dense_loss_weight == 0.2
     processor = AutoProcessor.from_pretrained(str(run / "final"))  # the image flags travel with the model

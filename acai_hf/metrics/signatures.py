@@ -6,6 +6,9 @@ overfull. LMX repeats the key at every system start and prints a time signature 
 """
 from dataclasses import dataclass
 
+# the tokens that write a key or a time signature ("key:fifths:-2", "beats:3", "beat-type:4")
+SIGNATURE_PREFIXES = ("key:", "beats:", "beat-type:")
+
 
 @dataclass(frozen=True)
 class OpeningSignatures:
@@ -24,6 +27,10 @@ def opening_signatures(lmx: str) -> OpeningSignatures:
             time = f"{token.split(':', 1)[1]}/{following.split(':', 1)[1]}"
             break
     return OpeningSignatures(key, time)
+
+
+def is_signature_token(token: str) -> bool:
+    return token.startswith(SIGNATURE_PREFIXES)
 
 
 def signature_accuracy(predictions, gold_lmx) -> dict:
@@ -48,4 +55,4 @@ def signature_accuracy(predictions, gold_lmx) -> dict:
     }
 
 
-__all__ = ["OpeningSignatures", "opening_signatures", "signature_accuracy"]
+__all__ = ["SIGNATURE_PREFIXES", "OpeningSignatures", "is_signature_token", "opening_signatures", "signature_accuracy"]

@@ -161,14 +161,18 @@ class AcaiOMRForConditionalGeneration(VisionEncoderDecoderModel):
         frequencies = counts / counts.sum(1, keepdim=True).clamp(min=1)
         return -(frequencies * log_probs).sum(1).mean()
 
-    def dense_loss(self, encoder_states, encoder_mask, targets):
+    def dense_loss(self, encoder_states, encoder_mask, targets, vocab_weights=None):
         """-> (loss, logits): binary cross-entropy of every (unpadded) patch's prediction of which
-        tokens' symbols it holds, summed over the vocabulary and averaged over patches.
+        tokens' symbols it holds, summed over the vocabulary (each token's term times `vocab_weights`,
+        (V,), where given) and averaged over patches.
         encoder_states: the transition's output, what cross-attention reads (the encoder's own last
         state varied across patches by ~0.002 in a trained run: too little for a linear head to learn
         from); targets: (B, N, V) multi-hot (training.geometry.targets.dense_targets)."""
         logits = self.dense_head(encoder_states).float()
-        per_patch = F.binary_cross_entropy_with_logits(logits, targets.float(), reduction="none").sum(-1)
+        per_token = F.binary_cross_entropy_with_logits(logits, targets.float(), reduction="none")
+        if vocab_weights is not None:
+            per_token = per_token * vocab_weights.to(per_token.dtype)
+        per_patch = per_token.sum(-1)
         mask = encoder_mask.to(per_patch.dtype) if encoder_mask is not None else torch.ones_like(per_patch)
         return (per_patch * mask).sum() / mask.sum().clamp(min=1), logits
 

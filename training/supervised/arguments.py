@@ -69,6 +69,9 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
     a("--short-first", type=float, default=0.0,
       help="short-to-long curriculum: until this share of training, rows are cut after 1-2 measures, with a "
            "probability falling linearly from 1 to 0 (training/geometry/short_crops.py; needs token_boxes; 0: off)")
+    a("--signature-weight", type=float, default=1.0,
+      help="weight of key and time signature tokens (key:*, beats:*, beat-type:*) in the CE and the dense loss "
+           "(1: like any token); one token each, yet a wrong one spoils every measure after it")
     a("--decoder-group-size", type=int, default=4,
       help="sequences per decoder pass, grouped by label length (0: the whole padded batch; same loss)")
     # data

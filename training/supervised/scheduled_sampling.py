@@ -92,7 +92,7 @@ class ScheduledSampling(nn.Module):
 
     def __init__(self, model, detach_first_pass: bool = False, group_size: int = 0, guided_weight: float = 0.0,
                  guided_heads: int | None = None, measure_id: int | None = None, backup_id: int | None = None,
-                 box_weight: float = 0.0, corrupt_prob: float = 0.0, corrupt_ids=None):
+                 box_weight: float = 0.0, corrupt_prob: float = 0.0, corrupt_ids=None, token_weights=None):
         super().__init__()
         self.model = model
         self.detach_first_pass = detach_first_pass
@@ -110,6 +110,9 @@ class ScheduledSampling(nn.Module):
         self.corrupt_prob = corrupt_prob
         # the token ids that may be corrupted, each into another of them (None: any LMX token into any)
         self.corrupt_ids = None if corrupt_ids is None else torch.as_tensor(corrupt_ids, dtype=torch.long)
+        # (V,) weight of each label token in the CE and of each token's column in the dense loss (None: all 1):
+        # a key or time signature is one token, yet a wrong one spoils every measure after it
+        self.token_weights = None if token_weights is None else torch.as_tensor(token_weights, dtype=torch.float32)
         self.parts = {}
 
     def record_cross_attention(self, on: bool) -> None:
@@ -126,7 +129,7 @@ class ScheduledSampling(nn.Module):
     def forward(self, pixel_values, pixel_mask, labels, tf_prob: float = 1.0, tau: float = 1.0, hard: bool = False,
                 measure_spans=None, token_patch_boxes=None, dense_targets=None):
         """-> (loss, pass-2 logits, detached and zero where padded). labels: (B, T), padded with -100.
-        The loss is the CE plus, when the model has a bag-of-tokens head, its weighted auxiliary loss,
+        The loss is the CE (each label token times its `token_weights`; `parts["ce"]` is the plain mean) plus, when the model has a bag-of-tokens head, its weighted auxiliary loss,
         and with guided attention its weighted prior (sharper where `measure_spans` are known, see
         training.geometry.guided_attention); with the engraver's geometry (training.batches.collate), the box attention
         loss on `token_patch_boxes` and the dense head's loss on `dense_targets`. `self.parts` keeps
@@ -151,7 +154,8 @@ class ScheduledSampling(nn.Module):
             known = known & (labels != -100)
         guided_sum, guided_count = 0.0, 0
         box_sum, box_mass_sum, box_count = 0.0, 0.0, 0
-        loss_sum, logits = 0.0, None
+        loss_sum, extra_sum, logits = 0.0, 0.0, None
+        weights = None if self.token_weights is None else self.token_weights.to(labels.device)
         if guided or boxed:
             self.record_cross_attention(True)
         for rows, length in length_groups(labels, self.group_size):
@@ -169,8 +173,11 @@ class ScheduledSampling(nn.Module):
                 box_loss, mass, judged = box_attention_loss(probs, _select(inside, rows, length),
                                                             _select(known, rows, length), self.guided_heads)
                 box_sum, box_mass_sum, box_count = box_sum + box_loss * judged, box_mass_sum + mass * judged, box_count + judged
-            loss_sum = loss_sum + F.cross_entropy(group_logits.float().flatten(0, 1), group_labels.flatten(),
-                                                  ignore_index=-100, reduction="sum")
+            token_ce = F.cross_entropy(group_logits.float().flatten(0, 1), group_labels.flatten(),
+                                       ignore_index=-100, reduction="none")
+            loss_sum = loss_sum + token_ce.sum()
+            if weights is not None:  # the weighted part beyond 1, so that the logged CE stays comparable
+                extra_sum = extra_sum + (token_ce * (weights[group_labels.flatten().clamp(min=0)] - 1)).sum()
             if rows is None:
                 logits = group_logits.detach()
             else:
@@ -179,8 +186,10 @@ class ScheduledSampling(nn.Module):
                 logits[rows, :length] = group_logits.detach()
         if guided or boxed:
             self.record_cross_attention(False)
-        loss = loss_sum / (labels != -100).sum().clamp(min=1)
+        count = (labels != -100).sum().clamp(min=1)
+        loss = loss_sum / count
         self.parts = {"ce": float(loss.detach())}
+        loss = loss + extra_sum / count
         if guided:
             share = guided_sum / max(1, guided_count)
             self.parts["guided"] = float(share.detach()) if torch.is_tensor(share) else float(share)
@@ -191,7 +200,7 @@ class ScheduledSampling(nn.Module):
             self.parts["box_mass"] = box_mass_sum / max(1, box_count)
             loss = loss + self.box_weight * box_loss
         if getattr(self.model, "dense_head", None) is not None and dense_targets is not None:
-            dense, _ = self.model.dense_loss(encoder_states, encoder_mask, dense_targets)
+            dense, _ = self.model.dense_loss(encoder_states, encoder_mask, dense_targets, weights)
             self.parts["dense"] = float(dense.detach())
             loss = loss + self.model.config.dense_loss_weight * dense
         if getattr(self.model, "bag_head", None) is not None:

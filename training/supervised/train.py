@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from acai_hf.model.modeling_acai import count_parameters
 from training.batches.loader import micro_batches
-from training.release.dev_evaluation import evaluate_dev
+from training.release.dev_evaluation import evaluate_dev, evaluate_signatures
 from training.run.checkpointing import save_best
 from training.run.folder import save_run_checkpoint
 from training.run.logs import plot_curves
@@ -153,6 +153,9 @@ def dev_check(run: Prepared, step: int, decode: bool = True) -> None:
     if run.is_main and run.dev_rows:
         metrics = evaluate_dev(run.model, run.processor, run.dev_rows, run.dev_collator, run.accelerator,
                                args.eval_batch_size, args.decode_limit if decode else 0, args.guided_heads)
+        if run.signature_rows:
+            metrics.update(evaluate_signatures(run.model, run.processor, run.signature_rows, run.dev_collator,
+                                               run.accelerator, args.eval_batch_size))
         row = {"step": step, **metrics}
         run.dev_log.write(row)
         if run.board:
