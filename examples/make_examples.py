@@ -53,6 +53,8 @@ def piece_musicxml(example: Example) -> str:
         return generate_piece(int(example.piece), 0.55, n_measures=example.measures)
     if corpus.piece_key(example.piece) in corpus.reserved_keys():
         raise ValueError(f"{example.piece} is reserved for testing; choose another piece")
+    if example.piece not in corpus.EXAMPLE_PIECES:
+        raise ValueError(f"add {example.piece} to corpus.EXAMPLE_PIECES, so that training never sees it")
     score = corpus.read_score(example.piece)
     if example.source == "corpus-piano":
         part = grand_staff.piano_part(score, 0, example.measures)

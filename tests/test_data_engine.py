@@ -6,7 +6,7 @@ import re
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from datasets import load_dataset
+from datasets import Dataset, load_dataset
 from PIL import Image
 
 from training.data import checks, plan, render, slicing
@@ -152,6 +152,18 @@ def test_reserved_pieces_never_reach_train_or_dev():
         for split in ("train", "dev"):
             assert not reserved & {corpus.piece_key(path) for path in corpus.pieces(source, split)}
     assert all(unit.split == "test" for unit in plan.test_units(0))
+
+
+def test_the_example_pages_pieces_are_never_trained_on():
+    from training.batches.splits import without_example_pieces
+
+    examples = corpus.example_keys()
+    assert not examples & {corpus.piece_key(path) for path in corpus.pieces("corpus-piano", "train")}
+    assert not examples & {corpus.piece_key(path) for path in corpus.pieces("chorale", "train")}
+    assert corpus.split_of("schumann_clara/polonaise_op1n2.mxl") == "dev"
+    built_before = Dataset.from_dict({"piece_id": ["bach/bwv1.6.mxl", "bach/bwv2.6.mxl",
+                                                    "schumann_clara/polonaise_op1n2.mxl"], "lmx": ["a", "b", "c"]})
+    assert without_example_pieces(built_before)["lmx"] == ["b"]
 
 
 def test_units_are_a_function_of_seed_split_and_index():

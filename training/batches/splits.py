@@ -8,6 +8,7 @@ import zlib
 import torch
 
 from training.data.loaders import load_system_dataset
+from training.data.sources import corpus
 
 
 def held_out(piece_id: str, fraction: float) -> bool:
@@ -22,13 +23,23 @@ def load_splits(spec, train_split="train", dev_split="dev", image_column="image"
     dataset = load_system_dataset(spec, image_column=image_column, lmx_column=lmx_column)
     if train_split not in dataset:
         raise KeyError(f"no {train_split!r} split in {spec}; it has {sorted(dataset)}")
-    train = dataset[train_split]
+    train = without_example_pieces(dataset[train_split])
     if dev_split in dataset:
         return train, dataset[dev_split]
     in_dev = [held_out(piece, dev_fraction) for piece in train["piece_id"]]
     dev = train.select([i for i, flag in enumerate(in_dev) if flag])
     train = train.select([i for i, flag in enumerate(in_dev) if not flag])
     return train, dev
+
+
+def without_example_pieces(train):
+    """`train` less the rows of the example pages' pieces (corpus.EXAMPLE_PIECES), which builds made before
+    they went to dev still hold."""
+    if "piece_id" not in train.column_names:
+        return train
+    examples = corpus.example_keys()
+    kept = [i for i, piece in enumerate(train["piece_id"]) if corpus.piece_key(piece) not in examples]
+    return train if len(kept) == len(train) else train.select(kept)
 
 
 class SystemRows(torch.utils.data.Dataset):
