@@ -131,3 +131,42 @@ def test_augmentation_moves_the_boxes_with_the_pixels():
         assert len(moved["staff_lines"]) == 2
     unchanged, same = CameraAugment(p=0.0).apply(image, np.random.default_rng(0), {"token_boxes": boxes})
     assert same == {"token_boxes": boxes}
+
+
+def test_a_clef_change_holds_from_its_time_not_from_its_place_in_the_file():
+    """Staff 2 changes to the treble clef at the end of measure 1, written after its first voice; its
+    second voice then backs up to the measure's start and is still under the bass clef."""
+    from lxml import etree as ET
+
+    from training.data.token_geometry import clefs_in_force
+
+    def note(note_id, step, octave, voice, duration=2):
+        return (f'<note id="{note_id}"><pitch><step>{step}</step><octave>{octave}</octave></pitch>'
+                f"<duration>{duration}</duration><voice>{voice}</voice><staff>2</staff></note>")
+
+    truth = ET.fromstring(
+        '<score-partwise><part id="P1"><measure number="1"><attributes><divisions>1</divisions>'
+        '<clef number="1"><sign>G</sign><line>2</line></clef><clef number="2"><sign>F</sign><line>4</line></clef>'
+        "</attributes>" + note("a", "C", 3, 5) + note("b", "E", 3, 5)
+        + '<attributes><clef number="2"><sign>G</sign><line>2</line></clef></attributes>'
+        + "<backup><duration>4</duration></backup>" + note("c", "F", 3, 6, 4)
+        + '</measure><measure number="2">' + note("d", "G", 4, 5, 4) + "</measure></part></score-partwise>")
+    bottoms = clefs_in_force(truth)
+    bass, treble = diatonic("G", 2), diatonic("E", 4)
+    assert (bottoms["a"], bottoms["b"], bottoms["c"], bottoms["d"]) == (bass, bass, bass, treble)
+
+
+def test_a_real_clef_change_keeps_its_system():
+    """Clara Schumann's polonaise op. 1 no. 2 changes the bass staff to the treble clef at the end of
+    measure 14, with a lower voice under it: the system was dropped while clef changes held in file order."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+    import make_examples
+
+    example = make_examples.EXAMPLES[0]
+    musicxml = make_examples.piece_musicxml(example)
+    rows, drops = pipeline.piece_systems(musicxml, source=example.source, piece_id=example.piece, seed=1,
+                                         engraving=render.Engraving(font=example.font, page_width=2000))
+    assert not drops and any("clef:G2 staff:2" in row["lmx"].split("measure", 2)[-1] for row in rows)

@@ -148,6 +148,38 @@ def diatonic(step: str, octave: int) -> int:
     return octave * 7 + STEPS.index(step)
 
 
+def clefs_in_force(truth: ET._Element) -> dict[str, int]:
+    """note id -> the diatonic index of its staff's bottom line under the clef in force where the note
+    starts. A clef change holds from its place in time (the measure's cursor, which <backup> and <forward>
+    move), not from its place in the file: a voice written after it may back up to before it, as the
+    lower voice of a bass staff does under a clef change at the measure's end."""
+    changes: dict[int, list[tuple[tuple[int, float], int]]] = {}  # staff -> [((measure, time), bottom line)]
+    starts: dict[str, tuple[int, tuple[int, float]]] = {}  # note id -> (staff, (measure, time))
+    for number, measure in enumerate(truth.iter("measure")):
+        cursor = onset = 0.0
+        for child in measure:
+            if child.tag == "attributes":
+                for clef in child.iter("clef"):
+                    sign, line = clef.findtext("sign"), clef.findtext("line") or ""
+                    if sign in CLEF_LINE_PITCH and line.isdigit():
+                        bottom = diatonic(*CLEF_LINE_PITCH[sign]) - 2 * (int(line) - 1)
+                        changes.setdefault(int(clef.get("number", "1")), []).append(((number, cursor), bottom))
+            elif child.tag == "note":
+                if child.find("chord") is None:
+                    onset = cursor
+                    cursor += float(child.findtext("duration") or 0)  # a grace note takes no time
+                starts[child.get("id")] = (int(child.findtext("staff", "1")), (number, onset))
+            elif child.tag in ("backup", "forward"):
+                step = float(child.findtext("duration") or 0)
+                cursor += step if child.tag == "forward" else -step
+    in_force = {}
+    for note_id, (staff, when) in starts.items():
+        held = [bottom for since, bottom in sorted(changes.get(staff, []), key=lambda c: c[0]) if since <= when]
+        if held:
+            in_force[note_id] = held[-1]
+    return in_force
+
+
 def clef_disagreements(tokens: list[str], owners: list[Owner], geometry: SystemGeometry, truth: ET._Element) -> int:
     """How many drawn noteheads sit where their staff's clef in force puts another step.
 
@@ -155,23 +187,18 @@ def clef_disagreements(tokens: list[str], owners: list[Owner], geometry: SystemG
     drawing disagrees with its LMX (e.g. an octave clef LMX cannot say) is not trusted for training.
     """
     staff_of = {note.get("id"): int(note.findtext("staff", "1")) for note in truth.iter("note")}
-    clef_lines: dict[int, int] = {}  # staff -> diatonic index of its bottom line
+    bottoms = clefs_in_force(truth)
     wrong = 0
     for index, (token, owner) in enumerate(zip(tokens, owners)):
-        if owner.kind == "clef" and token.startswith("clef:"):
-            sign, line = token[5], token[6:]
-            if sign in CLEF_LINE_PITCH and line.isdigit():
-                clef_lines[owner.staff] = diatonic(*CLEF_LINE_PITCH[sign]) - 2 * (int(line) - 1)
-            continue
         box = geometry.token_boxes[index]
         if owner.kind != "note" or box is None or not token[0] in STEPS or not token[-1].isdigit():
             continue
         staff = staff_of.get(owner.note_id, 1)
-        if staff not in clef_lines or staff > len(geometry.staff_lines):
+        if owner.note_id not in bottoms or staff > len(geometry.staff_lines):
             continue
         lines = geometry.staff_lines[staff - 1]
         half_space = (lines[-1] - lines[0]) / 8
-        drawn_step = clef_lines[staff] + round((lines[-1] - (box[1] + box[3]) / 2) / half_space)
+        drawn_step = bottoms[owner.note_id] + round((lines[-1] - (box[1] + box[3]) / 2) / half_space)
         if drawn_step != diatonic(token[0], int(token[1:])):
             wrong += 1
     return wrong
