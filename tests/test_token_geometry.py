@@ -170,3 +170,20 @@ def test_a_real_clef_change_keeps_its_system():
     rows, drops = pipeline.piece_systems(musicxml, source=example.source, piece_id=example.piece, seed=1,
                                          engraving=render.Engraving(font=example.font, page_width=2000))
     assert not drops and any("clef:G2 staff:2" in row["lmx"].split("measure", 2)[-1] for row in rows)
+
+
+def test_a_time_signatures_beats_and_beat_type_point_at_their_digits(font_rows):
+    font, rows = font_rows
+    judged = 0
+    for row in rows:
+        tokens = row["lmx"].split()
+        if "time" not in tokens[:4]:
+            continue
+        beats, beat_type = tokens.index("time") + 1, tokens.index("time") + 2
+        signature = row["token_boxes"][beats]
+        upper, lower = row["token_glyph_boxes"][beats], row["token_glyph_boxes"][beat_type]
+        top_staff = row["staff_lines"][0]
+        assert signature[0] <= upper[0] < upper[2] <= signature[2], font
+        assert (upper[1] + upper[3]) / 2 < top_staff[2] < (lower[1] + lower[3]) / 2 < top_staff[4], font
+        judged += 1
+    assert judged, f"no system prints a time signature in {font}"

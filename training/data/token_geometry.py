@@ -4,7 +4,8 @@ Every LMX token gets the box of the symbol it belongs to (`token_boxes`): all th
 its notehead (a rest its glyph), clef/key/time tokens their glyphs, `measure` the measure's start;
 backup and forward have nothing drawn (None). `token_glyph_boxes` points a token at the very glyph that
 shows it where that is not the head: a duration at the stem and flag, `stem:*` at the stem, `beam:*`
-at the beam, an accidental, a dot or an articulation at its glyph. `staff_lines` holds the y of each
+at the beam, an accidental, a dot or an articulation at its glyph, a time signature's beats and beat type
+at their digits. `staff_lines` holds the y of each
 staff's five lines, top first.
 """
 from dataclasses import dataclass
@@ -94,11 +95,21 @@ def _symbol_box(token: str, owner: Owner, page: PageGeometry, drawn: list[Measur
     if owner.kind == "key":
         return union(measure.keys), None
     if owner.kind == "time":
-        return union(measure.times), None
+        return union(measure.times), _time_digit(token, measure.times)
     if owner.kind == "clef":
         found = clefs.get(owner.staff, [])
         return (found[owner.clef_index] if owner.clef_index < len(found) else None), None
     return None, None
+
+
+def _time_digit(token: str, times: list[Box]) -> Box | None:
+    """`beats:N` at the top staff's upper digit, `beat-type:N` at its lower one: each digit fills half the
+    staff's height, and it is the digit, not the whole signature, that says which time it is."""
+    if not times or not token.startswith(("beats:", "beat-type:")):
+        return None
+    x0, y0, x1, y1 = times[0]  # staves are walked top first
+    middle = (y0 + y1) / 2
+    return (x0, y0, x1, middle) if token.startswith("beats:") else (x0, middle, x1, y1)
 
 
 def _glyph_of(token: str, note) -> Box | None:
