@@ -147,6 +147,9 @@ def test_signatures_judge_the_opening_key_and_time_only_where_the_gold_prints_th
     result = signature_accuracy([four_four, sharp, first], [first, later, later])
     assert result["key_right"] == 2 / 3 and result["keys_judged"] == 3
     assert result["time_right"] == 0.0 and result["times_judged"] == 1
+    assert result["time_right_not_4_4"] == 0.0 and result["times_not_4_4_judged"] == 1  # the gold is 3/4
+    always_common = signature_accuracy([four_four, four_four], [four_four, first])
+    assert always_common["time_right"] == 0.5 and always_common["time_right_not_4_4"] == 0.0
     assert result["time_invented"] == 1 / 2  # the third prediction prints a time signature the page has not
     assert signature_accuracy([later], [later])["time_right"] is None
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 # the tokens that write a key or a time signature ("key:fifths:-2", "beats:3", "beat-type:4")
 SIGNATURE_PREFIXES = ("key:", "beats:", "beat-type:")
+COMMONEST_TIME = "4/4"
 
 
 @dataclass(frozen=True)
@@ -35,8 +36,10 @@ def is_signature_token(token: str) -> bool:
 
 def signature_accuracy(predictions, gold_lmx) -> dict:
     """Share of systems whose opening key / time signature matches the gold's, over the systems whose gold
-    writes one; and the share of systems without a printed time signature where the prediction invents one."""
-    keys = times = keys_right = times_right = without_time = times_invented = 0
+    writes one; the same over the time signatures other than 4/4 (a model that always writes 4/4 scores
+    well on the first share and 0 on this one); and the share of systems without a printed time signature
+    where the prediction invents one."""
+    keys = times = keys_right = times_right = without_time = times_invented = others = others_right = 0
     for prediction, gold in zip(predictions, gold_lmx):
         said, truth = opening_signatures(prediction), opening_signatures(gold)
         if truth.key is not None:
@@ -45,12 +48,16 @@ def signature_accuracy(predictions, gold_lmx) -> dict:
         if truth.time is not None:
             times += 1
             times_right += said.time == truth.time
+            if truth.time != COMMONEST_TIME:
+                others += 1
+                others_right += said.time == truth.time
         else:
             without_time += 1
             times_invented += said.time is not None
     return {
         "key_right": keys_right / keys if keys else None, "keys_judged": keys,
         "time_right": times_right / times if times else None, "times_judged": times,
+        "time_right_not_4_4": others_right / others if others else None, "times_not_4_4_judged": others,
         "time_invented": times_invented / without_time if without_time else None,
     }
 

@@ -283,8 +283,11 @@ def render(model_dir: Path, run: Path | None) -> str:
     if clean and clean.get("key_right") is not None:
         line = f"- Signatures: the key a system opens with is right on {pct(clean['key_right'])} of {clean['keys_judged']} test systems"
         if clean.get("time_right") is not None:
-            line += (f", the time signature on {pct(clean['time_right'])} of the {clean['times_judged']} that print one "
-                     "(a wrong one on a piece's first system makes every measure of the score look wrong)")
+            line += f", the time signature on {pct(clean['time_right'])} of the {clean['times_judged']} that print one"
+            if clean.get("times_not_4_4_judged"):
+                right = round(clean["time_right_not_4_4"] * clean["times_not_4_4_judged"])
+                line += f", but on only {right} of the {clean['times_not_4_4_judged']} not in 4/4"
+            line += " (a wrong one on a piece's first system makes every measure of the score look wrong)"
         out.append(line + ".")
     if clean and clean.get("by_source"):
         kinds = [f"{source} {pct(kind['ser'])} ({kind['systems']} systems, pitches {pct(kind['ser_pitch'])})"
