@@ -7,7 +7,9 @@ overfull. LMX repeats the key at every system start and prints a time signature 
 from dataclasses import dataclass
 
 # the tokens that write a key or a time signature ("key:fifths:-2", "beats:3", "beat-type:4")
-SIGNATURE_PREFIXES = ("key:", "beats:", "beat-type:")
+KEY_PREFIX = "key:"
+TIME_PREFIXES = ("beats:", "beat-type:")
+SIGNATURE_PREFIXES = (KEY_PREFIX, *TIME_PREFIXES)
 COMMONEST_TIME = "4/4"
 
 
@@ -62,4 +64,4 @@ def signature_accuracy(predictions, gold_lmx) -> dict:
     }
 
 
-__all__ = ["SIGNATURE_PREFIXES", "OpeningSignatures", "is_signature_token", "opening_signatures", "signature_accuracy"]
+__all__ = ["COMMONEST_TIME", "KEY_PREFIX", "SIGNATURE_PREFIXES", "TIME_PREFIXES", "OpeningSignatures", "is_signature_token", "opening_signatures", "signature_accuracy"]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from lmx.linearization.vocabulary import ACCIDENTAL_TOKENS, NOTE_TYPE_TOKENS
 from lxml import etree as ET
 
+from acai_hf.metrics.signatures import TIME_PREFIXES
 from training.data.svg_geometry import Box, MeasureGeometry, PageGeometry, union
 from training.data.token_owners import Owner
 
@@ -105,7 +106,7 @@ def _symbol_box(token: str, owner: Owner, page: PageGeometry, drawn: list[Measur
 def _time_digit(token: str, times: list[Box]) -> Box | None:
     """`beats:N` at the top staff's upper digit, `beat-type:N` at its lower one: each digit fills half the
     staff's height, and it is the digit, not the whole signature, that says which time it is."""
-    if not times or not token.startswith(("beats:", "beat-type:")):
+    if not times or not token.startswith(TIME_PREFIXES):
         return None
     x0, y0, x1, y1 = times[0]  # staves are walked top first
     middle = (y0 + y1) / 2
