@@ -90,12 +90,16 @@ def time_signature_rows(dev, limit: int) -> list[dict]:
 
 
 @torch.no_grad()
-def evaluate_signatures(model, processor, rows, collator, accelerator, batch_size: int) -> dict:
+def evaluate_signatures(model, processor, rows, accelerator, batch_size: int) -> dict:
     """Teacher-forced top-1 on the tokens that write a time signature (beats:*, beat-type:*) and a key
     (key:*), over `rows` (time_signature_rows): whether the model reads them from the image or says the
     commonest (the model shipped in session 12 wrote 4/4 on 42 of the 44 test systems that print a time
     signature, the 9 not in 4/4 among them)."""
+    from training.batches.collate import SystemCollator
+
     model.eval()
+    # images and labels only: the trainer's dev collator would also make geometry targets nobody reads here
+    collator = SystemCollator(processor, max_label_length=model.config.decoder.max_position_embeddings)
     vocab = processor.tokenizer.get_vocab()
     kinds = {"time": [i for t, i in vocab.items() if t.startswith(TIME_PREFIXES)],
              "key": [i for t, i in vocab.items() if t.startswith(KEY_PREFIX)]}
@@ -123,7 +127,6 @@ def main(argv=None) -> dict:
     import argparse
 
     from acai_hf.model.loading import load
-    from training.batches.collate import SystemCollator
     from training.data.loaders import load_system_dataset
     from training.run.launch import make_accelerator
 
@@ -138,8 +141,7 @@ def main(argv=None) -> dict:
         torch.set_num_threads(args.threads)
     model, processor = load(args.model)
     rows = time_signature_rows(load_system_dataset(args.dataset, args.split), args.limit)
-    collator = SystemCollator(processor, max_label_length=model.config.decoder.max_position_embeddings)
-    metrics = evaluate_signatures(model, processor, rows, collator, make_accelerator("fp32"), batch_size=8)
+    metrics = evaluate_signatures(model, processor, rows, make_accelerator("fp32"), batch_size=8)
     metrics["rows"] = len(rows)
     print(" ".join(f"{name}={value:.4g}" for name, value in metrics.items()))
     return metrics

@@ -229,7 +229,8 @@ def prepare(args) -> Prepared:
                   f"an epoch each")
     return Prepared(args=args, accelerator=accelerator, precision=precision, out=out, model=model, processor=processor,
                     trainer=trainer, optimizer=optimizer, collator=collator, sampler=sampler, loader=loader,
-                    with_geometry=with_geometry, dev_rows=dev_rows, signature_rows=signature_rows, dev_collator=dev_collator, total_steps=total_steps,
+                    with_geometry=with_geometry, dev_rows=dev_rows, signature_rows=signature_rows,
+                    dev_collator=dev_collator, total_steps=total_steps,
                     warmup_steps=warmup_steps, step=step, epoch=state["epoch"], position=state["position"],
                     elapsed_s=state.get("elapsed_s", 0.0), best_value=best_value, train_log=train_log,
                     dev_log=dev_log, board=board)

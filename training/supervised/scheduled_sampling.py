@@ -129,8 +129,8 @@ class ScheduledSampling(nn.Module):
     def forward(self, pixel_values, pixel_mask, labels, tf_prob: float = 1.0, tau: float = 1.0, hard: bool = False,
                 measure_spans=None, token_patch_boxes=None, dense_targets=None):
         """-> (loss, pass-2 logits, detached and zero where padded). labels: (B, T), padded with -100.
-        The loss is the CE (each label token times its `token_weights`; `parts["ce"]` is the plain mean) plus, when the model has a bag-of-tokens head, its weighted auxiliary loss,
-        and with guided attention its weighted prior (sharper where `measure_spans` are known, see
+        The loss is the CE (each label token times its `token_weights`; `parts["ce"]` is the plain mean)
+        plus, when the model has a bag-of-tokens head, its weighted auxiliary loss, and with guided attention its weighted prior (sharper where `measure_spans` are known, see
         training.geometry.guided_attention); with the engraver's geometry (training.batches.collate), the box attention
         loss on `token_patch_boxes` and the dense head's loss on `dense_targets`. `self.parts` keeps
         each (floats) for logging."""

@@ -154,8 +154,8 @@ def dev_check(run: Prepared, step: int, decode: bool = True) -> None:
         metrics = evaluate_dev(run.model, run.processor, run.dev_rows, run.dev_collator, run.accelerator,
                                args.eval_batch_size, args.decode_limit if decode else 0, args.guided_heads)
         if run.signature_rows:
-            metrics.update(evaluate_signatures(run.model, run.processor, run.signature_rows, run.dev_collator,
-                                               run.accelerator, args.eval_batch_size))
+            metrics.update(evaluate_signatures(run.model, run.processor, run.signature_rows, run.accelerator,
+                                               args.eval_batch_size))
         row = {"step": step, **metrics}
         run.dev_log.write(row)
         if run.board:
