@@ -108,3 +108,34 @@ def test_each_systems_output_is_capped_by_its_width(model, processor, num_beams)
     # and through the one-call API: the narrow system's LMX stops at its cap
     texts, _ = generate_lmx(model, processor, images([40]), tokens_per_column=1, max_length=60)
     assert len(texts[0].split()) <= caps[0]
+
+
+def test_a_loop_is_stopped_and_real_repetition_is_not():
+    """A sequence whose last LOOP_TOKENS tokens repeat with a short period gets <eos>; the longest stretch
+    of repetition in 14,880 training systems (58 tokens) and a long period (a repeated measure) do not."""
+    from acai_hf.model.generation_acai import LOOP_TOKENS, LoopStopLogitsProcessor
+
+    eos, vocab = 2, 50
+    stop = LoopStopLogitsProcessor(eos)
+    looping = torch.tensor([[1] + [7, 8] * (LOOP_TOKENS // 2)])  # "rest eighth rest eighth ..."
+    real = torch.tensor([[1] + list(range(10, 10 + LOOP_TOKENS - 58)) + [7, 8] * 29])
+    measure = torch.tensor([[1] + list(range(10, 30)) * (LOOP_TOKENS // 20 + 1)])  # period 20 > 16
+    scores = stop(torch.cat([looping, real, measure[:, : looping.shape[1]]]), torch.zeros(3, vocab))
+    assert scores[0].argmax() == eos and scores[0].isinf().sum() == vocab - 1
+    assert (scores[1:] == 0).all()
+    with pytest.raises(ValueError):
+        LoopStopLogitsProcessor(eos, loop_tokens=16)
+
+
+def test_generation_ends_when_it_loops(processor):
+    """A tiny model whose decoder says the same thing at every step (its last norm zeroed but for a bias)
+    writes one token over and over up to max_length; with the loop stop it ends after loop_tokens."""
+    torch.manual_seed(0)
+    stuck = AcaiOMRForConditionalGeneration.from_preset("tiny").eval()
+    with torch.no_grad():
+        stuck.decoder.norm.weight.zero_()
+        stuck.decoder.norm.bias.copy_(stuck.decoder.lm_head.weight[processor.tokenizer.convert_tokens_to_ids("rest")])
+    free, _ = generate_lmx(stuck, processor, images([200]), tokens_per_column=None, loop_tokens=None, max_length=64)
+    stopped, _ = generate_lmx(stuck, processor, images([200]), tokens_per_column=None, loop_tokens=20, max_length=64)
+    assert set(free[0].split()) == {"rest"} and len(free[0].split()) > 40
+    assert stopped[0].split() == ["rest"] * 20
