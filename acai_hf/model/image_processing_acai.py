@@ -16,6 +16,17 @@ from transformers.image_processing_utils import BaseImageProcessor
 from acai_hf.page.grayscale import to_grayscale, to_pil
 
 
+WIDTH_SCALES = (0.1, 10.0)  # narrower or wider than this, a system is no longer music a model can read
+
+
+def checked_width_scale(width_scale) -> float:
+    """`width_scale` as a float, or ValueError when it is outside WIDTH_SCALES."""
+    low, high = WIDTH_SCALES
+    if not low <= float(width_scale) <= high:
+        raise ValueError(f"width_scale must be between {low:g} and {high:g}, got {width_scale}")
+    return float(width_scale)
+
+
 def fit_size(height: int, width: int, target_height: int, max_patches: int, patch_size: int,
              width_scale: float = 1.0) -> tuple[int, int]:
     """Largest (h, w) with h / w as in the input (w also times `width_scale`), h <= target_height and at most
@@ -44,10 +55,8 @@ class AcaiImageProcessor(BaseImageProcessor):
     def __init__(self, target_height=160, max_patches=640, patch_size=16, resample=Image.Resampling.BILINEAR,
                  width_scale=1.0, **kwargs):
         super().__init__(**kwargs)
-        if not 0.1 <= width_scale <= 10:
-            raise ValueError(f"width_scale must be between 0.1 and 10, got {width_scale}")
         self.target_height = target_height
-        self.width_scale = float(width_scale)
+        self.width_scale = checked_width_scale(width_scale)
         self.max_patches = max_patches
         self.patch_size = patch_size
         self.resample = int(resample)
@@ -83,4 +92,4 @@ class AcaiImageProcessor(BaseImageProcessor):
         return self.preprocess(images, return_tensors=return_tensors, **kwargs)
 
 
-__all__ = ["AcaiImageProcessor"]
+__all__ = ["AcaiImageProcessor", "WIDTH_SCALES", "checked_width_scale", "fit_size"]

@@ -17,6 +17,7 @@ from lmx.linearization.vocabulary import PITCH_TOKENS
 import acai_hf  # noqa: F401  (registers the Auto classes)
 from acai_hf.metrics.signatures import is_signature_token, opening_signatures
 from acai_hf.model.configuration_acai import AcaiOMRConfig
+from acai_hf.model.image_processing_acai import checked_width_scale
 from acai_hf.model.modeling_acai import AcaiOMRForConditionalGeneration, count_parameters
 from training.batches.collate import SystemCollator
 from training.batches.loader import batch_loader
@@ -109,8 +110,10 @@ def build_model(args):
                        ("max_patches", "max_patches")):
         if getattr(args, flag) is not None:  # saved with every checkpoint, so the app reads alike
             setattr(image_processor, name, getattr(args, flag))
-    if not 0.1 <= image_processor.width_scale <= 10:
-        raise SystemExit(f"--image-width-scale must be between 0.1 and 10, not {image_processor.width_scale}")
+    try:
+        checked_width_scale(image_processor.width_scale)
+    except ValueError as error:
+        raise SystemExit(f"--image-width-scale: {error}") from None
     return model, processor
 
 
