@@ -122,6 +122,8 @@ def test_mae_to_evaluation_chain(tmp_path):
         assert key in saved, key
     assert saved["systems"] == 2 and saved["split"] == "test" and saved["ser"] >= 0 and saved["systems_per_s"] > 0
     table = (out / "eval-test.md").read_text()
+    rows = [json.loads(line) for line in (out / "eval-test-predictions.jsonl").read_text().splitlines()]
+    assert [row["index"] for row in rows] == [0, 1] and all(row["source"] and row["piece_id"] for row in rows)
     assert all(f"| {key} |" in table for key in ("ser", "tedn", "delinearize_clean", "systems_per_s"))
 
     # 6. the model card, from that model's clean and augmented evaluations and the run it came from

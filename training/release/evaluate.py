@@ -181,10 +181,12 @@ def main(argv=None) -> dict:
     title = (f"{args.model} on {args.split}" + (" (camera-like augmentation)" if args.augment else "")
              + (" (int8 decoder)" if args.int8 else ""))
     (out / f"{name}.json").write_text(json.dumps(metrics, indent=1))
-    # per system, for error analysis (training/release/model_card.py)
+    # per system, for error analysis (training/release/model_card.py), with its piece where the data names it
+    origins = {name: list(data[name]) for name in ("source", "piece_id") if name in data.column_names}
     with open(out / f"{name}-predictions.jsonl", "w") as f:
         for index, (prediction, gold) in enumerate(zip(predictions, data["lmx"])):
-            f.write(json.dumps({"index": index, "prediction": prediction, "gold": gold}) + "\n")
+            f.write(json.dumps({"index": index, **{name: column[index] for name, column in origins.items()},
+                                "prediction": prediction, "gold": gold}) + "\n")
     (out / f"{name}.md").write_text(markdown_table(metrics, title))
     print(markdown_table(metrics, title))
     return metrics
