@@ -68,3 +68,17 @@ def test_the_data_line_names_a_build_or_says_the_folder_is_not_one():
     assert "--systems 16000 --seed 4" in built and "procedural 70%, chorale 30%" in built
     joined = data_line("~/data-mix", None)
     assert "not a single build" in joined and "None" not in joined and "training/README.md" in joined
+
+
+def test_the_piano_pieces_are_scored_one_by_one_when_the_predictions_name_them(tmp_path):
+    from training.release.model_card import ser_by_piece
+
+    rows = [{"index": 0, "source": "corpus-piano", "piece_id": "joplin/rag.mxl", "prediction": "a b", "gold": "a b"},
+            {"index": 1, "source": "corpus-piano", "piece_id": "bach/prelude.mxl", "prediction": "a", "gold": "a b"},
+            {"index": 2, "source": "corpus-piano", "piece_id": "bach/prelude.mxl", "prediction": "c d", "gold": "a b"},
+            {"index": 3, "source": "chorale", "piece_id": "bach/bwv1.mxl", "prediction": "", "gold": "a b"}]
+    predictions = tmp_path / "eval-test-predictions.jsonl"
+    predictions.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    assert ser_by_piece(predictions, "corpus-piano") == [("bach/prelude.mxl", 2, 0.75), ("joplin/rag.mxl", 1, 0.0)]
+    predictions.write_text("".join(json.dumps({k: v for k, v in row.items() if k != "piece_id"}) + "\n" for row in rows))
+    assert ser_by_piece(predictions, "corpus-piano") == []  # predictions written before they named their pieces

@@ -47,6 +47,20 @@ def ser_by_length(predictions_file: Path) -> list[tuple[str, int, float]]:
     return table
 
 
+def ser_by_piece(predictions_file: Path, source: str) -> list[tuple[str, int, float]]:
+    """[(piece, systems, SER)] of one source's test pieces, most systems first, from an evaluation's predictions
+    when they name their pieces: a few pieces make a source's figure, and they differ widely."""
+    if not predictions_file.is_file():
+        return []
+    rows = [json.loads(line) for line in predictions_file.read_text().splitlines()]
+    pieces = {}
+    for row in rows:
+        if row.get("source") == source and row.get("piece_id"):
+            pieces.setdefault(row["piece_id"], []).append(row)
+    return [(piece, len(part), corpus_ser([r["prediction"] for r in part], [r["gold"] for r in part]).value)
+            for piece, part in sorted(pieces.items(), key=lambda item: -len(item[1]))]
+
+
 def results_table(clean: dict | None, augmented: dict | None, int8: dict | None = None) -> str:
     def cell(metrics, key, fmt=pct):
         return "n/a" if not metrics or metrics.get(key) is None else fmt(metrics[key])
@@ -293,6 +307,10 @@ def render(model_dir: Path, run: Path | None) -> str:
         kinds = [f"{source} {pct(kind['ser'])} ({kind['systems']} systems, pitches {pct(kind['ser_pitch'])})"
                  for source, kind in clean["by_source"].items()]
         out.append("- By kind of music, clean test SER: " + ", ".join(kinds) + ".")
+    piano = ser_by_piece(model_dir / "eval-test-predictions.jsonl", "corpus-piano")
+    if piano:
+        out.append("- The piano test pieces, clean test SER: "
+                   + ", ".join(f"`{piece}` {pct(value)} ({n} systems)" for piece, n, value in piano) + ".")
     source_metrics = shipped.get("source_metrics") or {}
     if source_metrics.get("dev_pitch_ce") is not None:
         out.append(f"- Pitches: on dev, the cross-entropy on pitch tokens is {source_metrics['dev_pitch_ce']:.3f} with each "
