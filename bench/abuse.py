@@ -18,7 +18,6 @@ import io
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,25 +27,13 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # run from a checkout without installing
+from tests.served_inputs import blank_pdf, free_port  # noqa: E402
+
 GOOD_LMX = "measure time beats:3 beat-type:4 clef:G2 C4 quarter staff:1 E4 quarter staff:1 G4 quarter staff:1"
 GRACE_ONLY = "measure grace C4 eighth"  # no time signature in force yet: music21 divides by zero (MIDI)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def blank_pdf(n_pages: int, width_pt: float, height_pt: float) -> bytes:
-    import pypdfium2 as pdfium
-
-    document = pdfium.PdfDocument.new()
-    for _ in range(n_pages):
-        document.new_page(width_pt, height_pt)
-    buffer = io.BytesIO()
-    document.save(buffer)
-    return buffer.getvalue()
 
 
 def page_pdf(example: Path) -> bytes:

@@ -1,7 +1,6 @@
 """Shared test setup: the whole suite runs offline, with Hugging Face caches in a temp dir."""
 import json
 import os
-import socket
 import tempfile
 from pathlib import Path
 
@@ -21,12 +20,6 @@ os.environ.setdefault("HF_HOME", tempfile.mkdtemp(prefix="acai-hf-home-"))
 DATA_DIR = Path(__file__).parent / "data"
 VECTORS_PATH = DATA_DIR / "tedn_vectors.jsonl"
 
-
-def free_port() -> int:
-    """A local TCP port nobody listens on now (for servers and process groups the tests start)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def load_vectors():

@@ -563,7 +563,7 @@ def test_the_console_stays_quiet_when_gradio_serves_the_box_editors_files(tmp_pa
 
     script = (
         "import sys, urllib.request\n"
-        "from conftest import free_port\n"
+        "from tests.served_inputs import free_port\n"
         "from gradio_image_annotation import image_annotator\n"
         "from acai_hf.app import build_demo, launch_options\n"
         "from acai_hf.app.quiet_console import quiet_console\n"

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import music21
 import pytest
-from conftest import free_port
+from tests.served_inputs import free_port
 from gradio_client import Client, handle_file
 
 from acai_hf.app import build_demo, launch_options

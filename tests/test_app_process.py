@@ -8,7 +8,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from conftest import free_port
+from tests.served_inputs import free_port
 from gradio_client import Client
 
 from acai_hf.app.session import ROOT_PREFIX

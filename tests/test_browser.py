@@ -27,7 +27,7 @@ if CHROMIUM is None:
     pytest.skip("no chromium binary (apt-get install chromium) to run the browser test with",
                 allow_module_level=True)
 
-from conftest import free_port  # noqa: E402
+from tests.served_inputs import free_port  # noqa: E402
 from playwright.sync_api import expect, sync_playwright  # noqa: E402  (requirements-ci.txt)
 
 from tests.tiny_omr_model import save_tiny_model  # noqa: E402

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import VECTORS_PATH, free_port
+from conftest import VECTORS_PATH
+from tests.served_inputs import free_port
 from safetensors.torch import load_file
 from synthetic_systems import save_synthetic_dataset
 

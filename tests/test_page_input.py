@@ -11,6 +11,7 @@ from PIL import Image, ImageDraw
 
 from acai_hf.page import page_input
 from acai_hf.page.page_input import PageInputError, load_pages, load_pages_from_path, parse_pages
+from tests.served_inputs import blank_pdf
 
 
 def encoded(image, fmt, **params) -> bytes:
@@ -186,17 +187,6 @@ def test_load_from_path(tmp_path):
 
 
 # -- bounded work per request (issue 20) ------------------------------------------------------------
-
-def blank_pdf(n_pages: int, width_pt: float, height_pt: float) -> bytes:
-    """A real PDF of n blank pages of the given size in points (a few bytes a page)."""
-    import pypdfium2 as pdfium
-
-    document = pdfium.PdfDocument.new()
-    for _ in range(n_pages):
-        document.new_page(width_pt, height_pt)
-    buffer = io.BytesIO()
-    document.save(buffer)
-    return buffer.getvalue()
 
 
 def test_a_long_page_selection_is_refused_at_once_before_the_pdf_is_opened():
