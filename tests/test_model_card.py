@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from training.release.model_card import hardware_line, lineage
+from training.release.lineage import lineage
+from training.release.model_card import hardware_line
 
 
 def make_run(folder, init_from=None, steps=10, batch_size=8, seconds_per_step=2.0):
@@ -82,3 +83,23 @@ def test_the_piano_pieces_are_scored_one_by_one_when_the_predictions_name_them(t
     assert ser_by_piece(predictions, "corpus-piano") == [("bach/prelude.mxl", 2, 0.75), ("joplin/rag.mxl", 1, 0.0)]
     predictions.write_text("".join(json.dumps({k: v for k, v in row.items() if k != "piece_id"}) + "\n" for row in rows))
     assert ser_by_piece(predictions, "corpus-piano") == []  # predictions written before they named their pieces
+
+
+def test_a_start_from_a_shipped_folder_whose_runs_are_gone_continues_with_the_chain_it_recorded(tmp_path):
+    """A new machine has the committed model folder but not the run folders behind it: the chain that
+    training.release.ship recorded in metrics.json stands in for them, while the folder still holds those weights."""
+    gone = tmp_path / "runs" / "old" / "final"  # never created: that machine's cache is gone
+    recorded = [{"run": "older", "steps": 100, "hours": 1.5, "images": 800, "machine": None, "dataset": "d1"},
+                {"run": "old", "steps": 50, "hours": 0.5, "images": 400, "machine": None, "dataset": "d2"}]
+    shipped = tmp_path / "checkpoints" / "acai-omr-small"
+    shipped.mkdir(parents=True)
+    (shipped / "metrics.json").write_text(json.dumps({"source": str(gone), "lineage": recorded}))
+    new = make_run(tmp_path / "new", shipped, steps=4)
+    args = json.loads((new / "args.json").read_text())
+    (new / "args.json").write_text(json.dumps({**args, "init_from_source": str(gone)}))
+    chain = lineage(new)
+    assert [(link["run"], link["steps"], link["hours"]) for link in chain] == [
+        ("older", 100, 1.5), ("old", 50, 0.5), ("new", 4, 8 / 3600)]
+    # the folder shipped something else since: its record is not this run's history
+    (shipped / "metrics.json").write_text(json.dumps({"source": str(tmp_path / "other" / "final"), "lineage": recorded}))
+    assert lineage(new)[0] == {"run": str(gone), "external": True}

@@ -12,20 +12,16 @@ The training curve is copied into the model folder as training_curves.png, so it
 """
 import argparse
 import json
-import re
 import shutil
 from pathlib import Path
 
 from acai_hf.metrics.ser import corpus_ser
+from training.release.lineage import lineage, read_json, source_step
 from training.run.logs import cpu_name, read_csv
 
 REPO = Path(__file__).resolve().parents[2]
 TARGETS = {"ser": 0.10, "tedn": 0.12, "ser_augmented": 0.20}  # issue #7
 LENGTH_BUCKETS = ((0, 100), (100, 200), (200, 400), (400, 10**9))
-
-
-def read_json(path: Path) -> dict | None:
-    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def pct(value) -> str:
@@ -110,43 +106,6 @@ def model_index(name: str, clean: dict | None, augmented: dict | None) -> str:
     ]) + "\n"
 
 
-def source_step(folder: Path) -> int | None:
-    """The training step a saved model folder holds (best/ or checkpoints/step-N)."""
-    for name in ("metrics.json", "trainer_state.json"):
-        data = read_json(folder / name)
-        if data and "step" in data:
-            return int(data["step"])
-    match = re.fullmatch(r"step-(\d+)", folder.name)
-    return int(match.group(1)) if match else None
-
-
-def lineage(run: Path, step: int | None = None) -> list[dict]:
-    """The runs the weights went through, first to last, following each run's `--init-from` back while
-    it names a folder of another training run: [{run, steps (up to the step passed on), hours, images}].
-    A start from anything else (e.g. an MAE export) is the first entry, as {run, external: True}."""
-    chain, seen = [], set()
-    while True:
-        seen.add(run.resolve())
-        args = read_json(run / "args.json") or {}
-        rows = [row for row in read_csv(run / "train.csv") if step is None or int(row["step"]) <= step]
-        steps = int(rows[-1]["step"]) if rows else 0
-        chain.append({"run": run.name, "steps": steps, "hours": float(rows[-1]["elapsed_s"]) / 3600 if rows else 0.0,
-                      "images": steps * int(args.get("batch_size") or 0) * int(args.get("grad_accum") or 1),
-                      "machine": read_json(run / "machine.json"), "dataset": args.get("dataset")})
-        if not args.get("init_from"):
-            break
-        # a start from a shipped model folder names the run its weights came from (training.supervised.train records it)
-        source = Path(args.get("init_from_source") or args["init_from"]).expanduser()
-        parent = source.parent.parent if source.parent.name == "checkpoints" else source.parent
-        if parent.resolve() in seen:
-            raise ValueError(f"{run}: --init-from leads back to {parent}, a run already in the chain")
-        if not (parent / "args.json").is_file():
-            chain.append({"run": str(source), "external": True})
-            break
-        run, step = parent, source_step(source)
-    return chain[::-1]
-
-
 def machine_words(machine: dict | None) -> str:
     """A run's machine.json -> words. Runs from before the trainer wrote one ran on this CPU."""
     if not machine:
@@ -192,12 +151,14 @@ def other_data_lines(chain: list[dict], last_dataset) -> list[str]:
             "is in `training/README.md`." for dataset, runs in others.items()]
 
 
-def training_facts(run: Path | None, step: int | None = None) -> dict:
+def training_facts(run: Path | None, step: int | None = None, recorded: list[dict] | None = None) -> dict:
+    """What the card says about training; `recorded`: the chain the shipped folder's metrics.json holds
+    (training.release.ship wrote it while every run it names could still be read)."""
     if run is None:
         return {}
     args = read_json(run / "args.json") or {}
     dev = read_csv(run / "dev.csv")
-    chain = lineage(run, step)
+    chain = recorded or lineage(run, step)
     runs = [link for link in chain if not link.get("external")]
     facts = {"args": args, "chain": chain, "steps": sum(link["steps"] for link in runs),
              "hours": sum(link["hours"] for link in runs), "images": sum(link["images"] for link in runs), "dev": dev}
@@ -213,7 +174,7 @@ def render(model_dir: Path, run: Path | None) -> str:
     int8 = read_json(model_dir / "eval-test-int8.json")
     shipped = read_json(model_dir / "metrics.json") or {}
     source = shipped.get("source")
-    facts = training_facts(run, source_step(Path(source)) if source else None)
+    facts = training_facts(run, source_step(Path(source)) if source else None, shipped.get("lineage"))
     name = model_dir.name
     encoder, decoder = config.get("encoder", {}), config.get("decoder", {})
     args = facts.get("args", {})

@@ -7,7 +7,7 @@ replaces the shipped one only when its dev SER is lower (or with --force, or whe
 Weights are stored in float16 (half the bytes; the repo keeps its models under 50 MiB) while the config
 says float32, so `from_pretrained` computes in float32: float16 matmuls are slow on CPUs. The folder
 holds config, generation config, safetensors, processor and tokenizer files, `metrics.json` (dev
-figures and where the weights came from) and the model card as README.md. It is written next to the
+figures, where the weights came from, and the chain of runs behind them: training.release.lineage) and the model card as README.md. It is written next to the
 target and renamed into place, so an interrupted ship leaves the old model intact.
 """
 import argparse
@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from training.release.lineage import lineage, run_of, source_step
 from training.run.checkpointing import _replace_dir
 
 REPO = Path(__file__).resolve().parents[2]
@@ -111,6 +112,9 @@ def main(argv=None) -> dict:
     provenance = json.loads((source / "metrics.json").read_text()) if (source / "metrics.json").is_file() else {}
     metrics = {"dev": candidate, "dev_limit": args.dev_limit, "dataset": str(args.dataset),
                "source": str(args.candidate), "source_metrics": provenance}
+    run = run_of(source)
+    if run is not None:  # read now, while the folder being replaced still holds the chain it started from
+        metrics["lineage"] = lineage(run, source_step(source))
     size = write_shipped_folder(model, processor, out, metrics, Path(args.card))
     print(f"shipped to {out} ({size / 2**20:.1f} MiB)")
     return {"shipped": True, "candidate": candidate, "bytes": size}

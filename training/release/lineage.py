@@ -1,0 +1,65 @@
+"""The chain of training runs a model's weights went through, first to last: what the model card counts
+(steps, images, hours, machines) and what `training.release.ship` records in the shipped folder's
+metrics.json, so the account survives a machine whose run folders are gone."""
+import json
+import re
+from pathlib import Path
+
+from training.run.logs import read_csv
+
+
+def read_json(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def source_step(folder: Path) -> int | None:
+    """The training step a saved model folder holds (best/ or checkpoints/step-N)."""
+    for name in ("metrics.json", "trainer_state.json"):
+        data = read_json(folder / name)
+        if data and "step" in data:
+            return int(data["step"])
+    match = re.fullmatch(r"step-(\d+)", folder.name)
+    return int(match.group(1)) if match else None
+
+
+def run_of(folder: Path) -> Path | None:
+    """The run folder a saved model folder (RUN/final, RUN/best, RUN/checkpoints/step-N) belongs to."""
+    parent = folder.parent.parent if folder.parent.name == "checkpoints" else folder.parent
+    return parent if (parent / "args.json").is_file() else None
+
+
+def recorded_lineage(shipped: Path, source: str | None) -> list[dict] | None:
+    """The chain a shipped model folder recorded, if that folder still holds the weights `source` names."""
+    metrics = read_json(shipped / "metrics.json") or {}
+    if metrics.get("lineage") and (source is None or metrics.get("source") == source):
+        return metrics["lineage"]
+    return None
+
+
+def lineage(run: Path, step: int | None = None) -> list[dict]:
+    """The runs the weights went through, first to last, following each run's `--init-from` back while
+    it names a folder of another training run: [{run, steps (up to the step passed on), hours, images}].
+    A start from a shipped model folder whose run is not on this machine continues with the chain that
+    folder recorded; a start from anything else (e.g. an MAE export) is the first entry, as {run, external: True}."""
+    chain, seen = [], set()
+    while True:
+        seen.add(run.resolve())
+        args = read_json(run / "args.json") or {}
+        rows = [row for row in read_csv(run / "train.csv") if step is None or int(row["step"]) <= step]
+        steps = int(rows[-1]["step"]) if rows else 0
+        chain.append({"run": run.name, "steps": steps, "hours": float(rows[-1]["elapsed_s"]) / 3600 if rows else 0.0,
+                      "images": steps * int(args.get("batch_size") or 0) * int(args.get("grad_accum") or 1),
+                      "machine": read_json(run / "machine.json"), "dataset": args.get("dataset")})
+        if not args.get("init_from"):
+            break
+        # a start from a shipped model folder names the run its weights came from (training.supervised.train records it)
+        source = Path(args.get("init_from_source") or args["init_from"]).expanduser()
+        parent = source.parent.parent if source.parent.name == "checkpoints" else source.parent
+        if parent.resolve() in seen:
+            raise ValueError(f"{run}: --init-from leads back to {parent}, a run already in the chain")
+        if not (parent / "args.json").is_file():
+            recorded = recorded_lineage(Path(args["init_from"]).expanduser(), args.get("init_from_source"))
+            chain.extend(reversed(recorded) if recorded else [{"run": str(source), "external": True}])
+            break
+        run, step = parent, source_step(source)
+    return chain[::-1]
