@@ -21,7 +21,6 @@ DATA_DIR = Path(__file__).parent / "data"
 VECTORS_PATH = DATA_DIR / "tedn_vectors.jsonl"
 
 
-
 def load_vectors():
     with open(VECTORS_PATH, encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
@@ -51,3 +50,4 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+

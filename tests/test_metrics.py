@@ -166,3 +166,20 @@ def test_pitch_errors_are_measured_in_staff_positions():
     assert result["pitch_off_octave"] == 1 / 3 and result["pitch_off_other"] == 1 / 3
     assert result["pitch_off_two_steps"] == 0.0
     assert pitch_error_distances([gold], [gold])["pitch_off_one_step"] is None  # nothing wrong, nothing to share out
+
+
+def test_ser_by_kind_charges_each_edit_to_one_kind_and_the_parts_add_up_to_the_ser():
+    from acai_hf.metrics.error_kinds import ser_by_kind
+    from acai_hf.metrics.ser import corpus_ser
+
+    gold = ["measure clef:G2 staff:1 C4 voice:1 quarter sharp E4 quarter G4 half",
+            "measure B3 voice:1 whole tied:start"]
+    predicted = ["measure clef:G2 staff:1 D4 voice:1 quarter E4 eighth staccato G4 half",  # pitch, accidental
+                 "measure B3 voice:1 whole"]                                       # missed, duration, extra; tie missed
+    parts = ser_by_kind(predicted, gold)
+    assert parts["pitch"]["part"] == 1 / 16 and parts["pitch"]["gold"] == 4
+    assert parts["accidental"]["part"] == 1 / 16 and parts["duration"]["part"] == 1 / 16
+    assert parts["articulation and slur"]["part"] == 1 / 16 and parts["articulation and slur"]["gold"] == 0
+    assert parts["tie"]["part"] == 1 / 16 and parts["measure"]["part"] == 0.0
+    assert sum(part["part"] for part in parts.values()) == pytest.approx(corpus_ser(predicted, gold).value)
+    assert ser_by_kind([], [])["pitch"] == {"part": 0.0, "gold": 0}

@@ -379,3 +379,13 @@ def test_dev_evaluation_measures_what_the_image_is_worth(dataset_dir, tmp_path, 
     # the same on pitch tokens alone (the golds have pitches), the sharper sign of reading
     pitch, pitch_swapped = float(rows[0]["dev_pitch_ce"]), float(rows[0]["dev_pitch_ce_swapped_images"])
     assert pitch > 0 and pitch_swapped > 0 and pitch != pitch_swapped and pitch != float(rows[0]["dev_ce"])
+
+
+def test_one_process_may_run_a_bf16_trainer_and_then_an_fp32_evaluation():
+    """accelerate keeps one precision a process: --precision auto is bf16 on a CPU with AMX, and an fp32
+    evaluation after it in the same process (a notebook, this suite) must not refuse to start."""
+    from training.run.launch import make_accelerator
+
+    assert make_accelerator("bf16").mixed_precision == "bf16"
+    assert make_accelerator("fp32").mixed_precision == "no"
+    assert make_accelerator("fp32").mixed_precision == "no"

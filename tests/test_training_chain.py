@@ -142,4 +142,8 @@ def test_mae_to_evaluation_chain(tmp_path):
     assert "misses** the target" in card or "meets the target" in card
     assert f"pitch tokens alone score SER {model_card.pct(saved['ser_pitch'])}" in card
     assert f"the key a system opens with is right on {model_card.pct(saved['key_right'])} of 2 test systems" in card
+    assert sum(part["part"] for part in saved["ser_by_kind"].values()) == pytest.approx(saved["ser"])
+    assert "| token kind | gold tokens | part of SER |" in table
+    if saved["ser"] >= 0.001:
+        assert "Where the clean test SER comes from" in card
     assert (shipped / "training_curves.png").is_file() == (killed / "curves.png").is_file()

@@ -19,6 +19,7 @@ from lmx.linearization.vocabulary import PITCH_TOKENS
 
 from acai_hf.music.lmx import delinearize
 from acai_hf.music.measure_lengths import measure_validity
+from acai_hf.metrics.error_kinds import ser_by_kind
 from acai_hf.metrics.ser import corpus_ser
 from acai_hf.metrics.pitch_errors import pitch_error_distances
 from acai_hf.metrics.signatures import signature_accuracy
@@ -68,7 +69,8 @@ def score(predictions, gold_lmx, gold_musicxml=None, workers=1, sources=None) ->
     """Corpus SER and TEDn (micro-averaged), SER of the pitch tokens and of all others, share of
     predictions that delinearize without any error, share of judged measures that fill their length,
     opening key and time signatures read right (acai_hf.metrics.signatures), how far wrong pitches are off
-    (acai_hf.metrics.pitch_errors).
+    (acai_hf.metrics.pitch_errors), and the SER split by the kind of token the errors fall on
+    (acai_hf.metrics.error_kinds).
     Without gold MusicXML, TEDn compares with the delinearized gold LMX. With each system's `sources`
     (more than one kind), SER, pitch SER and measure fill per source too (`by_source`)."""
     if gold_musicxml is None:
@@ -88,6 +90,7 @@ def score(predictions, gold_lmx, gold_musicxml=None, workers=1, sources=None) ->
         "measures_judged": judged,
         **signature_accuracy(predictions, gold_lmx),
         **pitch_error_distances(predictions, gold_lmx),
+        "ser_by_kind": ser_by_kind(predictions, gold_lmx),
     }
     if sources is not None and len(set(sources)) > 1:
         metrics["by_source"] = by_source(predictions, gold_lmx, fills, sources)
@@ -115,8 +118,12 @@ def by_source(predictions, gold_lmx, fills, sources) -> dict:
 
 def markdown_table(metrics: dict, title: str) -> str:
     rows = [f"| {name} | {value:.4f} |" if isinstance(value, float) else f"| {name} | {value} |"
-            for name, value in metrics.items() if name != "by_source"]
+            for name, value in metrics.items() if not isinstance(value, dict)]
     lines = [f"### {title}", "", "| metric | value |", "|---|---|", *rows, ""]
+    if metrics.get("ser_by_kind"):
+        lines += ["| token kind | gold tokens | part of SER |", "|---|---|---|"]
+        lines += [f"| {kind} | {part['gold']} | {part['part']:.4f} |" for kind, part in metrics["ser_by_kind"].items()]
+        lines.append("")
     if metrics.get("by_source"):
         lines += ["| source | systems | SER | pitch SER | measures filled |", "|---|---|---|---|---|"]
         for source, kind in metrics["by_source"].items():

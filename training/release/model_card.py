@@ -251,6 +251,11 @@ def render(model_dir: Path, run: Path | None) -> str:
     if clean and clean.get("ser_pitch") is not None:
         out.append(f"- What is wrong: on the clean test split the pitch tokens alone score SER {pct(clean['ser_pitch'])}, "
                    f"all the other tokens (rhythm, voices, beams, structure) {pct(clean['ser_not_pitch'])}.")
+    if clean and clean.get("ser_by_kind"):
+        parts = sorted(clean["ser_by_kind"].items(), key=lambda item: -item[1]["part"])
+        out.append("- Where the clean test SER comes from (each edit charged to the kind of token it falls on; the "
+                   "parts add up to the SER): " + ", ".join(f"{kind} {100 * part['part']:.1f}" for kind, part in parts
+                                                            if part["part"] >= 0.001) + " points.")
     if clean and clean.get("pitch_off_one_step") is not None:
         out.append(f"- Of the {clean['pitch_substitutions']} test pitches written in place of another, "
                    f"{pct(clean['pitch_off_one_step'])} are one staff position off, {pct(clean['pitch_off_two_steps'])} two, "
