@@ -100,6 +100,10 @@ def test_a_start_from_a_shipped_folder_whose_runs_are_gone_continues_with_the_ch
     chain = lineage(new)
     assert [(link["run"], link["steps"], link["hours"]) for link in chain] == [
         ("older", 100, 1.5), ("old", 50, 0.5), ("new", 4, 8 / 3600)]
-    # the folder shipped something else since: its record is not this run's history
-    (shipped / "metrics.json").write_text(json.dumps({"source": str(tmp_path / "other" / "final"), "lineage": recorded}))
+    # the folder has since shipped a model trained from those weights: its chain still holds them
+    later = [*recorded, {"run": "later", "steps": 7, "hours": 0.1, "images": 56, "machine": None, "dataset": "d2"}]
+    (shipped / "metrics.json").write_text(json.dumps({"source": str(tmp_path / "later" / "final"), "lineage": later}))
+    assert [link["run"] for link in lineage(new)] == ["older", "old", "new"]
+    # or something unrelated: the start is named, not invented
+    (shipped / "metrics.json").write_text(json.dumps({"source": str(tmp_path / "other" / "final"), "lineage": later[2:]}))
     assert lineage(new)[0] == {"run": str(gone), "external": True}

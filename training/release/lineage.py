@@ -29,10 +29,18 @@ def run_of(folder: Path) -> Path | None:
 
 
 def recorded_lineage(shipped: Path, source: str | None) -> list[dict] | None:
-    """The chain a shipped model folder recorded, if that folder still holds the weights `source` names."""
+    """The chain behind the weights `source` names, as a shipped model folder recorded it: the whole chain
+    while the folder still holds those weights; once it ships a later model trained from them, the part of
+    that model's chain up to the run `source` belongs to; None when the folder knows nothing of it."""
     metrics = read_json(shipped / "metrics.json") or {}
-    if metrics.get("lineage") and (source is None or metrics.get("source") == source):
-        return metrics["lineage"]
+    chain = metrics.get("lineage") or []
+    if source is None or metrics.get("source") == source:
+        return chain or None
+    folder = Path(source)
+    name = (folder.parent.parent if folder.parent.name == "checkpoints" else folder.parent).name
+    for index, link in enumerate(chain):
+        if link.get("run") == name:
+            return chain[:index + 1]
     return None
 
 
@@ -54,12 +62,12 @@ def lineage(run: Path, step: int | None = None) -> list[dict]:
             break
         # a start from a shipped model folder names the run its weights came from (training.supervised.train records it)
         source = Path(args.get("init_from_source") or args["init_from"]).expanduser()
-        parent = source.parent.parent if source.parent.name == "checkpoints" else source.parent
-        if parent.resolve() in seen:
-            raise ValueError(f"{run}: --init-from leads back to {parent}, a run already in the chain")
-        if not (parent / "args.json").is_file():
+        parent = run_of(source)
+        if parent is None:
             recorded = recorded_lineage(Path(args["init_from"]).expanduser(), args.get("init_from_source"))
             chain.extend(reversed(recorded) if recorded else [{"run": str(source), "external": True}])
             break
+        if parent.resolve() in seen:
+            raise ValueError(f"{run}: --init-from leads back to {parent}, a run already in the chain")
         run, step = parent, source_step(source)
     return chain[::-1]

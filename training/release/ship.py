@@ -7,8 +7,9 @@ replaces the shipped one only when its dev SER is lower (or with --force, or whe
 Weights are stored in float16 (half the bytes; the repo keeps its models under 50 MiB) while the config
 says float32, so `from_pretrained` computes in float32: float16 matmuls are slow on CPUs. The folder
 holds config, generation config, safetensors, processor and tokenizer files, `metrics.json` (dev
-figures, where the weights came from, and the chain of runs behind them: training.release.lineage) and the model card as README.md. It is written next to the
-target and renamed into place, so an interrupted ship leaves the old model intact.
+figures, where the weights came from, and the chain of runs behind them: training.release.lineage) and
+the model card as README.md. It is written next to the target and renamed into place, so an interrupted
+ship leaves the old model intact.
 """
 import argparse
 import copy
