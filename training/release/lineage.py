@@ -22,9 +22,14 @@ def source_step(folder: Path) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def run_path(folder: Path) -> Path:
+    """Where the run of a saved model folder (RUN/final, RUN/best, RUN/checkpoints/step-N) is, or was."""
+    return folder.parent.parent if folder.parent.name == "checkpoints" else folder.parent
+
+
 def run_of(folder: Path) -> Path | None:
-    """The run folder a saved model folder (RUN/final, RUN/best, RUN/checkpoints/step-N) belongs to."""
-    parent = folder.parent.parent if folder.parent.name == "checkpoints" else folder.parent
+    """The run folder a saved model folder belongs to, while it is on this machine."""
+    parent = run_path(folder)
     return parent if (parent / "args.json").is_file() else None
 
 
@@ -36,8 +41,7 @@ def recorded_lineage(shipped: Path, source: str | None) -> list[dict] | None:
     chain = metrics.get("lineage") or []
     if source is None or metrics.get("source") == source:
         return chain or None
-    folder = Path(source)
-    name = (folder.parent.parent if folder.parent.name == "checkpoints" else folder.parent).name
+    name = run_path(Path(source)).name
     for index, link in enumerate(chain):
         if link.get("run") == name:
             return chain[:index + 1]
