@@ -21,7 +21,7 @@ from training.data.schema import FEATURES, GEOMETRY_COLUMNS
 from training.run.checkpointing import latest_checkpoint
 from training.run.fast_path import align_optimizer_state, channels_last_stem
 from training.run.layer_decay import param_groups
-from training.run.lr_sched import lr_multiplier, set_lr
+from training.run.lr_sched import decay_start, lr_multiplier, set_lr
 from training.supervised import train as train_cli
 from training.supervised.scheduled_sampling import (ScheduledSampling, gumbel_tau, length_groups, straight_through,
                                                     teacher_forcing_prob)
@@ -90,6 +90,11 @@ def test_schedules_at_given_steps():
     assert lr_multiplier(9, 10, 110) == pytest.approx(1.0)
     assert lr_multiplier(60, 10, 110) == pytest.approx(0.5)
     assert lr_multiplier(110, 10, 110, min_ratio=0.1) == pytest.approx(0.1)
+    # WSD: the peak until the last 40 steps, then 1 - sqrt to the floor
+    assert decay_start(10, 110, 40) == 70
+    assert lr_multiplier(20, 10, 110, decay_steps=40) == lr_multiplier(70, 10, 110, decay_steps=40) == 1.0
+    assert lr_multiplier(80, 10, 110, decay_steps=40) == pytest.approx(1 - math.sqrt(0.25))
+    assert lr_multiplier(110, 10, 110, min_ratio=0.1, decay_steps=40) == pytest.approx(0.1)
     optimizer = torch.optim.AdamW([{"params": [torch.nn.Parameter(torch.zeros(1))], "lr": 2e-4}])
     set_lr(optimizer, 60, 10, 110)
     assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-4) and optimizer.param_groups[0]["base_lr"] == 2e-4
@@ -296,6 +301,22 @@ def test_resume_may_lengthen_training_and_change_lr(dataset_dir, tmp_path):
     tf = [float(r[header.index("tf_prob")]) for r in rows]
     assert tf[3] == pytest.approx(1 - 3 / 8)  # the schedules follow the new length from the resumed step
     assert float(rows[3][header.index("lr_decoder")]) > 1e-4  # the new peak LR applies
+
+
+def test_a_wsd_run_is_lengthened_from_its_plateau_not_its_annealed_end(dataset_dir, tmp_path):
+    out = tmp_path / "run"
+    train_cli.main(tiny_args(dataset_dir, out, "--decay-steps", "2"))  # 6 steps: the LR falls after step 5
+    stable = latest_checkpoint(out / "stable")
+    assert stable.name == "step-0000004" and latest_checkpoint(out).name == "step-0000006"
+    # lengthened from the plateau and stopped at step 5: its checkpoint outlives the annealed branch's step 6
+    train_cli.main(["--resume", str(out / "stable"), "--total-steps", "9", "--keep", "1", "--stop-at", "5"])
+    assert sorted(p.name for p in (out / "checkpoints").glob("step-*")) == ["step-0000005"]
+    train_cli.main(["--resume", str(out)])
+    header, *rows = read_csv_rows(out)
+    lr = [float(r[header.index("lr_decoder")]) for r in rows]
+    assert [int(r[0]) for r in rows] == list(range(1, 10))  # the annealed branch's steps 5-6 are logged anew
+    assert lr[:8] == [pytest.approx(1e-4)] * 8 and lr[8] < 1e-4  # on the plateau; only the last step falls
+    assert latest_checkpoint(out / "stable").name == "step-0000007" and (out / "final").is_dir()
 
 
 def test_evaluate_cli_writes_json(dataset_dir, tmp_path):

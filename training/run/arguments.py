@@ -10,7 +10,7 @@ the command line change them, and what a run never inherits (FRESH) is left out.
 """
 import argparse
 
-from training.run.checkpointing import CHECKPOINTS, latest_checkpoint, read_state
+from training.run.checkpointing import CHECKPOINTS, STABLE, latest_checkpoint, read_state
 from training.run.precision import CHOICES
 
 OLD_FLAGS = {  # today's name (its dest): the spellings it had in some trainer before
@@ -76,7 +76,8 @@ def parse_run_args(parser: argparse.ArgumentParser, argv=None) -> argparse.Names
     args = parser.parse_args(argv)
     args.checkpoint = str(checkpoint)
     if args.out is None:  # on in the folder that holds the checkpoint, wherever the run has moved since
-        args.out = str(checkpoint.parent.parent) if checkpoint.parent.name == CHECKPOINTS else recorded.get("out")
+        in_run = checkpoint.parent.name in (CHECKPOINTS, STABLE)
+        args.out = str(checkpoint.parent.parent) if in_run else recorded.get("out")
     return args
 
 

@@ -3,11 +3,15 @@
     <run>/checkpoints/step-0001200/   model (save_pretrained: loadable on its own), processor,
                                       optimizer.pt, trainer_state.json, rng-<rank>.pt
     <run>/checkpoints/latest          name of the newest complete checkpoint
+    <run>/stable/step-0003000/        a WSD run's checkpoint at the start of its LR's fall (+ its own latest),
+                                      the one a lengthened run continues (training/run/lr_sched.py)
     <run>/best/                       the best dev model so far + metrics.json; kept across resumes
 
 A checkpoint is written into `<name>.tmp` and renamed when complete, so a run killed mid-write
-leaves the previous checkpoint intact. Every process saves its own RNG states: after a resume each
-one continues the very same random stream (dropout, Gumbel noise, scheduled-sampling draws).
+leaves the previous checkpoint intact. A run resumed from an earlier checkpoint than its newest (from
+stable/) branches there: the checkpoints past it belong to the branch left behind and go at its first
+save. Every process saves its own RNG states: after a resume each one continues the very same random
+stream (dropout, Gumbel noise, scheduled-sampling draws).
 trainer_state.json holds the step, the data position (`epoch`, `position`: global batches of that epoch
 done) and the run's arguments (`args`).
 """
@@ -25,6 +29,7 @@ from acai_hf.atomic_write import write_atomically
 
 CHECKPOINTS = "checkpoints"  # <run>/checkpoints/
 LATEST = "latest"
+STABLE = "stable"  # <run>/stable/
 STATE = "trainer_state.json"
 
 
@@ -84,7 +89,9 @@ def save_checkpoint(directory, step: int, model, optimizer, state: dict, process
         _replace_dir(tmp, final)
         write_atomically(directory / LATEST, lambda path: path.write_text(final.name))
         steps = sorted(p for p in directory.glob("step-*") if p.is_dir() and not p.name.endswith((".tmp", ".old")))
-        for stale in steps[:-keep] if keep else []:
+        left_behind = [p for p in steps if p.name > final.name]  # zero-padded: names sort as steps
+        steps = [p for p in steps if p.name <= final.name]
+        for stale in left_behind + (steps[:-keep] if keep else []):
             shutil.rmtree(stale, ignore_errors=True)
     barrier()
     return final
@@ -147,5 +154,5 @@ def best_metrics(run_dir) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-__all__ = ["CHECKPOINTS", "save_checkpoint", "load_checkpoint", "latest_checkpoint", "read_state", "save_best",
+__all__ = ["CHECKPOINTS", "STABLE", "save_checkpoint", "load_checkpoint", "latest_checkpoint", "read_state", "save_best",
            "best_metrics", "rng_state", "set_rng_state"]

@@ -3,13 +3,14 @@
     <run>/<args file>     every argument, as given and as resumed (args.json; mae_args.json, grpo_args.json)
     <run>/machine.json    the hardware it ran on (the model card names it)
     <run>/checkpoints/    training.run.checkpointing, each with the state every trainer records
+    <run>/stable/         a WSD run's checkpoint at the start of the LR's fall
 Each trainer writes its logs and models beside them.
 """
 import json
 from pathlib import Path
 
 from training.run.arguments import recordable
-from training.run.checkpointing import CHECKPOINTS, save_checkpoint
+from training.run.checkpointing import CHECKPOINTS, STABLE, save_checkpoint
 from training.run.logs import machine_facts
 
 
@@ -33,12 +34,13 @@ def record_start(out: Path, args, accelerator, precision: str, args_file: str = 
 
 
 def save_run_checkpoint(out: Path, args, step: int, epoch: int, position: int, model, optimizer, accelerator,
-                        processor=None, **extra) -> Path:
+                        processor=None, folder: str = CHECKPOINTS, **extra) -> Path:
     """<out>/checkpoints/step-N: weights, optimizer, RNG, and the state every trainer records: the step, the
     data position (`epoch`, `position`: global batches of that epoch done), the arguments, plus `extra`
-    (e.g. total_steps, elapsed_s, best_reward). Call on every process."""
+    (e.g. total_steps, elapsed_s, best_reward). `folder` STABLE: <out>/stable, only the one. Call on every process."""
     state = {"step": step, "epoch": epoch, "position": position, **extra, "args": recordable(args)}
-    return save_checkpoint(out / CHECKPOINTS, step, model, optimizer, state, processor, accelerator, keep=args.keep)
+    keep = 1 if folder == STABLE else args.keep
+    return save_checkpoint(out / folder, step, model, optimizer, state, processor, accelerator, keep=keep)
 
 
 __all__ = ["run_folder", "record_start", "save_run_checkpoint"]

@@ -39,6 +39,11 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
     a("--encoder-lr", type=float, default=1e-5, help="top encoder layer; x --layer-decay per layer down")
     a("--layer-decay", type=float, default=0.9)
     a("--min-lr-ratio", type=float, default=0.0, help="cosine floor as a fraction of each base LR")
+    a("--decay-steps", type=int, default=None,
+      help="warm-up, stable, decay (WSD) instead of cosine: the LR holds its peak until the last this many steps "
+           "and falls as 1 - sqrt; the checkpoint at the fall's start is kept in RUN/stable, and a later session "
+           "lengthens the run from it (--resume RUN/stable --total-steps N) without climbing back from an "
+           "annealed end (training/run/lr_sched.py)")
     a("--weight-decay", type=float, default=0.01)
     a("--grad-clip", type=float, default=1.0, help="gradient norm clip (0: off)")
     # scheduled sampling

@@ -4,10 +4,12 @@
     accelerate launch --multi_gpu --num_processes N -m training.supervised.train ...  (several GPUs or nodes)
     ACCELERATE_USE_CPU=1 torchrun --nproc_per_node N -m training.supervised.train ...  (several CPU processes)
     python -m training.supervised.train --resume RUN [--total-steps N] [--lr X]  (same trajectory; new length/LR)
+    python -m training.supervised.train --resume RUN/stable --total-steps N  (a WSD run lengthened from its plateau)
     python -m training.supervised.train --init-from MODEL_DIR ...  (weights only, e.g. an MAE-initialised model)
 
 One optimizer step: schedules from progress = step / total_steps (tf_prob, tau, straight-through;
-scheduled_sampling.py) and the LR (warm-up + cosine, per-group base LRs from layer-wise decay) ->
+scheduled_sampling.py) and the LR (warm-up + cosine, or with --decay-steps warm-up, stable, decay; per-group
+base LRs from layer-wise decay) ->
 `grad_accum` micro-batches of two-pass scheduled sampling -> clip -> AdamW step. Every `save_every` steps
 an atomic checkpoint (training/run/checkpointing.py) holds everything a resume needs: weights, optimizer,
 data position (epoch, batch), RNG states. Every `eval_every` steps: teacher-forced dev CE and greedy-decoding
@@ -26,10 +28,10 @@ from tqdm.auto import tqdm
 from acai_hf.model.modeling_acai import count_parameters
 from training.batches.loader import micro_batches
 from training.release.dev_evaluation import evaluate_dev, evaluate_signatures
-from training.run.checkpointing import save_best
+from training.run.checkpointing import STABLE, save_best
 from training.run.folder import save_run_checkpoint
 from training.run.logs import plot_curves
-from training.run.lr_sched import set_lr
+from training.run.lr_sched import decay_start, set_lr
 from training.supervised.arguments import parse_args
 from training.supervised.prepare import Prepared, prepare
 from training.supervised.scheduled_sampling import gumbel_tau, straight_through, teacher_forcing_prob
@@ -57,7 +59,7 @@ def main(argv=None):
         tf_prob = teacher_forcing_prob(progress, args.ss_start, args.tf_floor)
         tau = gumbel_tau(progress, args.tau_start, args.tau_end)
         hard = straight_through(progress, args.hard_after)
-        lr_factor = set_lr(optimizer, step, run.warmup_steps, total_steps, args.min_lr_ratio)
+        lr_factor = set_lr(optimizer, step, run.warmup_steps, total_steps, args.min_lr_ratio, args.decay_steps)
         if args.short_first:
             run.collator.short_prob = max(0.0, 1.0 - progress / args.short_first)
 
@@ -98,6 +100,9 @@ def main(argv=None):
         if (args.save_every and step % args.save_every == 0) or stopping:
             save_run_checkpoint(run.out, args, step, epoch, position, run.model, optimizer, accelerator, run.processor,
                                 total_steps=total_steps, elapsed_s=elapsed)
+        if args.decay_steps and step == decay_start(run.warmup_steps, total_steps, args.decay_steps):
+            save_run_checkpoint(run.out, args, step, epoch, position, run.model, optimizer, accelerator, run.processor,
+                                folder=STABLE, total_steps=total_steps, elapsed_s=elapsed)
         # a stop right after a periodic evaluation (time budget) does not evaluate again
         recent = last_eval is not None and step - last_eval < max(1, args.eval_every // 4)
         if (args.eval_every and step % args.eval_every == 0) or (stopping and not recent):
