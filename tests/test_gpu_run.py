@@ -11,6 +11,7 @@ import torch
 import acai_hf  # noqa: F401  (registers the Auto classes)
 from acai_hf.model.modeling_acai import AcaiOMRForConditionalGeneration
 from training.release.export_shards import MIB, check_limits, export, generate_tokens, smoke_image
+from training.supervised import step_budget
 from training.supervised.step_budget import plan
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,3 +83,21 @@ def test_time_plan_fills_the_time_left_and_counts_evaluations():
     assert total == 200 + 1846 and (total - 200) / 10 + 1 * 30 <= 240  # one evaluation, at step 1000
     assert plan(200, 10.0, 300, 20, max_steps=500)[0] == 500
     assert plan(200, 10.0, 50, 20, eval_seconds=30) == (200, 0.0)  # no time left: nothing more
+
+
+def test_time_plan_of_a_wsd_run_starts_at_its_plateau_checkpoint(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    # 1 step/s logged up to the annealed end, step 40; the plateau checkpoint is step 30
+    (run / "train.csv").write_text("step,elapsed_s\n" + "".join(f"{s},{s}.0\n" for s in range(1, 41)))
+    stable = run / "stable" / "step-0000030"
+    stable.mkdir(parents=True)
+    (stable / "trainer_state.json").write_text('{"step": 30}')
+    (run / "stable" / "latest").write_text(stable.name)
+    budget = ["--seconds", "110", "--calibration-seconds", "40"]
+    step_budget.main([str(run), *budget])
+    step_budget.main([str(run), *budget, "--start", str(run / "stable")])
+    from_end, from_plateau = (line.split()[0] for line in capsys.readouterr().out.splitlines())
+    assert (int(from_end), int(from_plateau)) == (140, 130)  # 110 s - 10 s saving: 100 more steps
+    with pytest.raises(SystemExit, match="no checkpoint"):
+        step_budget.main([str(run), *budget, "--start", str(tmp_path)])

@@ -1,20 +1,23 @@
 """How long a run fits in a wall-clock budget: total steps and --max-minutes for `training.supervised.train --resume`.
 
     python -m training.supervised.step_budget RUN --seconds S --calibration-seconds C [--eval-every E --eval-seconds X]
-                                   [--max-steps M]
+                                   [--max-steps M] [--start RUN/stable]
     -> prints "TOTAL_STEPS MAX_MINUTES" (and how it got them on stderr)
 
 The pace comes from a short calibration run's RUN/train.csv (its second half: the first steps are fed
 from batches the data workers made ahead, and warm-up kernels are slow). The cosine schedule is a function
 of step / total steps, so a total that matches the time left lets the learning rate reach its floor just
 as the time runs out, where a guessed total would stop it half-way (too many steps) or waste the machine
-(too few). `--max-minutes` remains the hard stop if the pace changes.
+(too few). `--max-minutes` remains the hard stop if the pace changes. A WSD run (--decay-steps) lengthened
+from its plateau starts at RUN/stable's step, not at the last logged one: `--start RUN/stable`.
 """
 import argparse
 import csv
 import math
 import sys
 from pathlib import Path
+
+from training.run.checkpointing import latest_checkpoint, read_state
 
 SAVE_SECONDS = 10  # the last checkpoint, final/ and the curves after the loop
 
@@ -53,12 +56,20 @@ def parse_args(argv=None):
     parser.add_argument("--eval-every", type=int, default=0)
     parser.add_argument("--eval-seconds", type=float, default=0.0, help="one dev evaluation, decoding included")
     parser.add_argument("--max-steps", type=int, default=None)
+    parser.add_argument("--start", default=None,
+                        help="the checkpoint the run resumes from (e.g. RUN/stable): its step is where the budget "
+                             "starts (default: the last step logged)")
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
     done, loop_seconds, rate = pace(Path(args.run) / "train.csv")
+    if args.start is not None:
+        checkpoint = latest_checkpoint(args.start)
+        if checkpoint is None:
+            raise SystemExit(f"--start {args.start}: no checkpoint found")
+        done = read_state(checkpoint)["step"]
     startup = max(0.0, args.calibration_seconds - loop_seconds)
     total, minutes = plan(done, rate, args.seconds, startup, args.eval_every, args.eval_seconds, args.max_steps)
     print(f"pace {rate:.2f} steps/s, start-up {startup:.0f} s, {args.seconds:.0f} s left: "
