@@ -154,5 +154,5 @@ def best_metrics(run_dir) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-__all__ = ["CHECKPOINTS", "STABLE", "save_checkpoint", "load_checkpoint", "latest_checkpoint", "read_state", "save_best",
-           "best_metrics", "rng_state", "set_rng_state"]
+__all__ = ["CHECKPOINTS", "STABLE", "save_checkpoint", "load_checkpoint", "latest_checkpoint", "read_state",
+           "save_best", "best_metrics", "rng_state", "set_rng_state"]
