@@ -1,6 +1,7 @@
-"""GRPO: each reward on hand-made cases, the sampling distribution and its importance ratio, one step, and a
-run of before resumed."""
+"""GRPO: each reward on hand-made cases, the sampling distribution and its importance ratio, one step, a run of
+before resumed, and a stop by SIGTERM."""
 import math
+import signal
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from acai_hf.model.generation_acai import lmx_transition_table
 from acai_hf.model.modeling_acai import AcaiOMRForConditionalGeneration
 from conftest import VECTORS_PATH
 from synthetic_systems import gold_pairs, save_synthetic_dataset
+from terminate_self import sigterm_when_logged
 from training.grpo import train as grpo
 from training.grpo.loss import clipped_objective, group_advantages, normalised_entropy, sampling_logprobs
 from training.grpo.rewards import (length_penalty, note_f1_reward, repeat_penalty, tedn_reward, weighted_rewards,
@@ -226,3 +228,21 @@ def test_a_run_of_before_resumes_exactly(tmp_path, processor):
     straight = load_file(tmp_path / "straight" / "checkpoints" / "step-0000002" / "model.safetensors")
     resumed = load_file(checkpoints / "step-0000002" / "model.safetensors")
     assert straight.keys() == resumed.keys() and all(torch.equal(straight[k], resumed[k]) for k in straight)
+
+
+def test_sigterm_ends_grpo_after_its_step_with_that_steps_checkpoint(tmp_path, processor):
+    """As the supervised trainer: the step in progress is saved, and the run returns."""
+    torch.manual_seed(0)
+    model = AcaiOMRForConditionalGeneration.from_preset("tiny")
+    model.save_pretrained(tmp_path / "model")
+    processor.save_pretrained(tmp_path / "model")
+    dataset = save_synthetic_dataset(tmp_path / "data", VECTORS_PATH, n_train=4, n_dev=2)
+    out, before = tmp_path / "run", signal.getsignal(signal.SIGTERM)
+    with sigterm_when_logged(out / "grpo_log.csv", 3):
+        grpo.main(["--init-from", str(tmp_path / "model"), "--dataset", dataset, "--out", str(out),
+                   "--total-steps", "2000", "--batch-size", "1", "--group-size", "2", "--max-new-tokens", "8", "8",
+                   "--reward-workers", "1", "--workers", "0", "--threads", "1", "--save-every", "5000",
+                   "--log-every", "1"])
+    step = int((out / "grpo_log.csv").read_text().splitlines()[-1].split(",")[0])
+    assert 2 <= step < 2000 and (out / "checkpoints" / "latest").read_text() == f"step-{step:07d}"
+    assert signal.getsignal(signal.SIGTERM) is before

@@ -1,6 +1,7 @@
-"""MAE pretraining: masking, positions, the objective, the CLI (2 steps, resume, a checkpoint of before) and
-the encoder export."""
+"""MAE pretraining: masking, positions, the objective, the CLI (2 steps, resume, a checkpoint of before, a stop by
+SIGTERM) and the encoder export."""
 import shutil
+import signal
 
 import pytest
 import torch
@@ -11,6 +12,7 @@ from acai_hf.model.configuration_acai import AcaiOMRConfig
 from acai_hf.model.modeling_acai import AcaiOMRForConditionalGeneration
 from conftest import VECTORS_PATH
 from synthetic_systems import save_synthetic_dataset
+from terminate_self import sigterm_when_logged
 from training.mae import pretrain as pretrain_mae
 from training.mae.model import AcaiMAE, MAEConfig, patchify, random_masking
 from training.run.checkpointing import latest_checkpoint
@@ -134,6 +136,19 @@ def test_cli_resume_continues_the_same_run(dataset, tmp_path):
     pretrain_mae.main(["--resume", str(tmp_path / "killed"), "--threads", "1"])
     resumed = load_file(checkpoints / "step-0000003" / "model.safetensors")
     assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+
+
+def test_sigterm_ends_pretraining_after_its_step_with_that_steps_checkpoint(dataset, tmp_path):
+    """As the supervised trainer: the step in progress is saved, nothing exported, and the run resumes."""
+    out, init, before = tmp_path / "run", tmp_path / "init", signal.getsignal(signal.SIGTERM)
+    with sigterm_when_logged(out / "mae_log.csv", 3):
+        pretrain_mae.main(cli(dataset, out, "--total-steps", "2000", "--save-every", "5000", "--log-every", "1",
+                              "--export", str(init)))
+    step = int((out / "mae_log.csv").read_text().splitlines()[-1].split(",")[0])
+    assert 2 <= step < 2000 and (out / "checkpoints" / "latest").read_text() == f"step-{step:07d}"
+    assert not init.exists() and signal.getsignal(signal.SIGTERM) is before
+    pretrain_mae.main(["--resume", str(out), "--total-steps", str(step + 1), "--threads", "1", "--export", str(init)])
+    assert (out / "checkpoints" / "latest").read_text() == f"step-{step + 1:07d}" and init.is_dir()
 
 
 def test_a_checkpoint_of_before_resumes_exactly(dataset, tmp_path):

@@ -2,6 +2,7 @@
 the Hub push (intercepted: nothing leaves the machine). A tiny model on a tiny data set made here."""
 import json
 import math
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ from training.run.lr_sched import decay_start, lr_multiplier, set_lr
 from training.supervised import train as train_cli
 from training.supervised.scheduled_sampling import (ScheduledSampling, gumbel_tau, length_groups, straight_through,
                                                     teacher_forcing_prob)
+from terminate_self import sigterm_when_logged
 from written_before import SUPERVISED_NAMES, as_written_before
 
 SPLIT_SIZES = {"train": 8, "dev": 4, "test": 4}
@@ -317,6 +319,22 @@ def test_a_wsd_run_is_lengthened_from_its_plateau_not_its_annealed_end(dataset_d
     assert [int(r[0]) for r in rows] == list(range(1, 10))  # the annealed branch's steps 5-6 are logged anew
     assert lr[:8] == [pytest.approx(1e-4)] * 8 and lr[8] < 1e-4  # on the plateau; only the last step falls
     assert latest_checkpoint(out / "stable").name == "step-0000007" and (out / "final").is_dir()
+
+
+def test_sigterm_ends_the_run_after_its_step_with_that_steps_checkpoint(dataset_dir, tmp_path):
+    """SIGTERM (a session's end, a job manager) costs no step: the run saves the step it is in, writes no
+    final/ and returns; its handler is gone after, and --resume goes on from that step to the end."""
+    out, before = tmp_path / "run", signal.getsignal(signal.SIGTERM)
+    with sigterm_when_logged(out / "train.csv", 3):  # header and two steps
+        train_cli.main(tiny_args(dataset_dir, out, "--total-steps", "2000", "--save-every", "5000"))
+    steps = [int(row[0]) for row in read_csv_rows(out)[1:]]
+    assert steps == list(range(1, len(steps) + 1)) and 2 <= steps[-1] < 2000
+    assert latest_checkpoint(out).name == f"step-{steps[-1]:07d}"  # the step it stopped after, not a periodic one
+    assert not (out / "final").exists() and not (out / "dev.csv").exists()  # no end-of-run evaluation
+    assert signal.getsignal(signal.SIGTERM) is before
+    train_cli.main(["--resume", str(out), "--total-steps", str(steps[-1] + 2)])
+    assert [int(row[0]) for row in read_csv_rows(out)[1:]] == list(range(1, steps[-1] + 3))
+    assert (out / "final").is_dir()
 
 
 def test_evaluate_cli_writes_json(dataset_dir, tmp_path):

@@ -38,6 +38,7 @@ from training.run.layer_decay import no_weight_decay
 from training.run.logs import CSVLog
 from training.run.lr_sched import set_lr
 from training.run.precision import resolve_precision
+from training.run.stop_signal import StopSignal, agree
 
 DEFAULT_OUT = "runs/grpo"
 RAMPS = ("temperature", "top_k", "max_new_tokens", "length_weight", "entropy_beta", "ce_weight")
@@ -160,30 +161,36 @@ def main(argv=None):
                       f"{args.total_steps} steps, groups of {args.group_size}, precision {precision}")
 
     data = micro_batches(loader, sampler, state["epoch"], state["position"], world)
-    while step < args.total_steps:
-        epoch, position, batch = next(data)
-        values = curriculum.at(step / max(1, args.total_steps))
-        factor = set_lr(optimizer, step, args.warmup_steps, args.total_steps)
-        rollout_rng = torch.Generator(device).manual_seed(hash((args.seed, rank, step)) % 2**63)
-        started = time.perf_counter()
-        metrics = grpo_step(model, optimizer, batch, tokenizer, settings, values, accelerator.autocast,
-                            rollout_rng, grammar, average)
-        metrics.pop("completions")
-        step += 1
+    with StopSignal() as stop:
+        while step < args.total_steps:
+            epoch, position, batch = next(data)
+            values = curriculum.at(step / max(1, args.total_steps))
+            factor = set_lr(optimizer, step, args.warmup_steps, args.total_steps)
+            rollout_rng = torch.Generator(device).manual_seed(hash((args.seed, rank, step)) % 2**63)
+            started = time.perf_counter()
+            metrics = grpo_step(model, optimizer, batch, tokenizer, settings, values, accelerator.autocast,
+                                rollout_rng, grammar, average)
+            metrics.pop("completions")
+            step += 1
 
-        row = {"step": step, "lr": args.lr * factor, **values, **metrics, "seconds": time.perf_counter() - started}
-        if step % args.log_every == 0 and is_main:
-            accelerator.print(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
-            log.write(row)
-        if args.eval_every and step % args.eval_every == 0:
-            reward = dev_reward(model, processor, dev, settings, values, args.dev_limit, accelerator)
-            if reward is not None and (state.get("best_reward") is None or reward > state["best_reward"]):
-                state["best_reward"] = reward
-                save_best(out, model, processor, {"step": step, "dev_reward": reward})  # main process only
-            accelerator.wait_for_everyone()
-        if step % args.save_every == 0 or step == args.total_steps:
-            save_run_checkpoint(out, args, step, epoch, position, model, optimizer, accelerator, processor,
-                                best_reward=state.get("best_reward"))
+            row = {"step": step, "lr": args.lr * factor, **values, **metrics, "seconds": time.perf_counter() - started}
+            if step % args.log_every == 0 and is_main:
+                accelerator.print(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                           for k, v in row.items()))
+                log.write(row)
+            if args.eval_every and step % args.eval_every == 0:
+                reward = dev_reward(model, processor, dev, settings, values, args.dev_limit, accelerator)
+                if reward is not None and (state.get("best_reward") is None or reward > state["best_reward"]):
+                    state["best_reward"] = reward
+                    save_best(out, model, processor, {"step": step, "dev_reward": reward})  # main process only
+                accelerator.wait_for_everyone()
+            interrupted, = agree(accelerator, stop.received is not None)
+            if step % args.save_every == 0 or step == args.total_steps or interrupted:
+                save_run_checkpoint(out, args, step, epoch, position, model, optimizer, accelerator, processor,
+                                    best_reward=state.get("best_reward"))
+            if interrupted:  # the checkpoint has this step; --resume goes on from it
+                accelerator.print(f"stopped by {stop.received or 'a signal'} at step {step}; go on with --resume {out}")
+                break
     return model
 
 

@@ -37,6 +37,7 @@ from training.run.launch import make_accelerator
 from training.run.logs import CSVLog
 from training.run.lr_sched import set_lr
 from training.run.precision import resolve_precision
+from training.run.stop_signal import StopSignal, agree
 
 DEFAULT_DATASET = "~/.cache/acai-omr/data-v1"
 DEFAULT_OUT = "runs/mae"
@@ -135,34 +136,39 @@ def main(argv=None):
     model.train()
     data = micro_batches(loader, sampler, state["epoch"], state["position"], world)
     started, images_seen = time.perf_counter(), 0
-    while step < total_steps:
-        factor = set_lr(optimizer, step, warmup_steps, total_steps, args.min_lr_ratio)
-        for micro in range(args.grad_accum):
-            epoch, position, batch = next(data)
-            # masks are a pure function of (seed, rank, step, data position): a resumed run draws the same ones
-            masks = torch.Generator(accelerator.device).manual_seed(
-                hash((args.seed, rank, step, position - world)) % 2**63)
-            sync = nullcontext() if micro == args.grad_accum - 1 else accelerator.no_sync(model)
-            with sync:
-                result = model(batch["pixel_values"].to(accelerator.device),
-                               batch["pixel_mask"].to(accelerator.device),
-                               batch.get("clean_pixel_values", batch["pixel_values"]).to(accelerator.device),
-                               generator=masks)
-                accelerator.backward(result["loss"] / args.grad_accum)
-            images_seen += len(batch["pixel_values"]) * world
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        step += 1
+    with StopSignal() as stop:
+        while step < total_steps:
+            factor = set_lr(optimizer, step, warmup_steps, total_steps, args.min_lr_ratio)
+            for micro in range(args.grad_accum):
+                epoch, position, batch = next(data)
+                # masks are a pure function of (seed, rank, step, data position): a resumed run draws the same ones
+                masks = torch.Generator(accelerator.device).manual_seed(
+                    hash((args.seed, rank, step, position - world)) % 2**63)
+                sync = nullcontext() if micro == args.grad_accum - 1 else accelerator.no_sync(model)
+                with sync:
+                    result = model(batch["pixel_values"].to(accelerator.device),
+                                   batch["pixel_mask"].to(accelerator.device),
+                                   batch.get("clean_pixel_values", batch["pixel_values"]).to(accelerator.device),
+                                   generator=masks)
+                    accelerator.backward(result["loss"] / args.grad_accum)
+                images_seen += len(batch["pixel_values"]) * world
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
 
-        if step % args.log_every == 0 or step == total_steps:
-            loss = accelerator.gather(result["loss"].detach()[None]).mean().item()  # the last micro-batch's
-            rate = images_seen / (time.perf_counter() - started)
-            accelerator.print(f"step {step}/{total_steps} loss {loss:.4f} lr {lr * factor:.2e} {rate:.1f} img/s")
-            if is_main:
-                log.write({"step": step, "loss": loss, "lr": lr * factor, "images_per_s": rate})
-        if step % args.save_every == 0 or step == total_steps:
-            save_run_checkpoint(out, args, step, epoch, position, accelerator.unwrap_model(model), optimizer,
-                                accelerator)
+            if step % args.log_every == 0 or step == total_steps:
+                loss = accelerator.gather(result["loss"].detach()[None]).mean().item()  # the last micro-batch's
+                rate = images_seen / (time.perf_counter() - started)
+                accelerator.print(f"step {step}/{total_steps} loss {loss:.4f} lr {lr * factor:.2e} {rate:.1f} img/s")
+                if is_main:
+                    log.write({"step": step, "loss": loss, "lr": lr * factor, "images_per_s": rate})
+            interrupted, = agree(accelerator, stop.received is not None)
+            if step % args.save_every == 0 or step == total_steps or interrupted:
+                save_run_checkpoint(out, args, step, epoch, position, accelerator.unwrap_model(model), optimizer,
+                                    accelerator)
+            if interrupted:  # the checkpoint has this step; --resume (with --export again) goes on from it
+                accelerator.print(f"stopped by {stop.received or 'a signal'} at step {step}; go on with --resume {out}")
+                return accelerator.unwrap_model(model)
 
     if args.export and is_main:
         # with the preset's own processor: fine-tuning uses its patch budget, not --max-patches

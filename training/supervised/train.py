@@ -15,6 +15,8 @@ an atomic checkpoint (training/run/checkpointing.py) holds everything a resume n
 data position (epoch, batch), RNG states. Every `eval_every` steps: teacher-forced dev CE and greedy-decoding
 SER / TEDn on a fixed dev subset (training/release/dev_evaluation.py); the best model goes to RUN/best/.
 Logs: a progress bar, RUN/train.csv, RUN/dev.csv, RUN/curves.png (TensorBoard when installed).
+SIGTERM or Ctrl-C stops the run after the step it is in, with that step's checkpoint and no final/
+(training/run/stop_signal.py); a second one stops it at once.
 
 This file is the loop; its flags are in arguments.py, and prepare.py sets up the model, data, optimizer
 and a resumed run's state.
@@ -22,7 +24,6 @@ and a resumed run's state.
 import time
 from contextlib import nullcontext
 
-import torch
 from tqdm.auto import tqdm
 
 from acai_hf.model.modeling_acai import count_parameters
@@ -32,6 +33,7 @@ from training.run.checkpointing import STABLE, save_best
 from training.run.folder import save_run_checkpoint
 from training.run.logs import plot_curves
 from training.run.lr_sched import decay_start, set_lr
+from training.run.stop_signal import StopSignal, agree
 from training.supervised.arguments import parse_args
 from training.supervised.prepare import Prepared, prepare
 from training.supervised.scheduled_sampling import gumbel_tau, straight_through, teacher_forcing_prob
@@ -52,65 +54,73 @@ def main(argv=None):
         dev_check(run, step, decode=False)  # the starting dev CE (decoding an untrained model only costs time)
     bar = tqdm(total=total_steps, initial=step, disable=not run.is_main, dynamic_ncols=True)
     trainer.train()
-    while step < total_steps:
-        t0 = time.perf_counter()
-        # schedules: functions of progress, so a resumed or lengthened run stays on them
-        progress = step / total_steps
-        tf_prob = teacher_forcing_prob(progress, args.ss_start, args.tf_floor)
-        tau = gumbel_tau(progress, args.tau_start, args.tau_end)
-        hard = straight_through(progress, args.hard_after)
-        lr_factor = set_lr(optimizer, step, run.warmup_steps, total_steps, args.min_lr_ratio, args.decay_steps)
-        if args.short_first:
-            run.collator.short_prob = max(0.0, 1.0 - progress / args.short_first)
+    interrupted = False
+    with StopSignal() as stop:
+        while step < total_steps:
+            t0 = time.perf_counter()
+            # schedules: functions of progress, so a resumed or lengthened run stays on them
+            progress = step / total_steps
+            tf_prob = teacher_forcing_prob(progress, args.ss_start, args.tf_floor)
+            tau = gumbel_tau(progress, args.tau_start, args.tau_end)
+            hard = straight_through(progress, args.hard_after)
+            lr_factor = set_lr(optimizer, step, run.warmup_steps, total_steps, args.min_lr_ratio, args.decay_steps)
+            if args.short_first:
+                run.collator.short_prob = max(0.0, 1.0 - progress / args.short_first)
 
-        # grad_accum micro-batches of two-pass scheduled sampling, then one optimizer step
-        sums, images, tokens = dict.fromkeys(LOSS_PARTS, 0.0), 0, 0
-        for micro in range(args.grad_accum):
-            epoch, position, batch = next(data)
-            batch = {k: v.to(accelerator.device) for k, v in batch.items()}
-            sync = nullcontext() if micro == args.grad_accum - 1 else accelerator.no_sync(trainer)
-            with sync:
-                loss, _ = trainer(batch["pixel_values"], batch["pixel_mask"], batch["labels"], tf_prob, tau, hard,
-                                  measure_spans=batch.get("measure_spans"),
-                                  token_patch_boxes=batch.get("token_patch_boxes"),
-                                  dense_targets=batch.get("dense_targets"))
-                accelerator.backward(loss / args.grad_accum)
-            parts = accelerator.unwrap_model(trainer).parts
-            for name in LOSS_PARTS:
-                sums[name] += parts.get(name, 0.0)
-            images += batch["labels"].shape[0]
-            tokens += int((batch["labels"] != -100).sum())
-        grad_norm = None
-        if args.grad_clip > 0:
-            grad_norm = float(accelerator.clip_grad_norm_(trainer.parameters(), args.grad_clip))
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        step += 1
+            # grad_accum micro-batches of two-pass scheduled sampling, then one optimizer step
+            sums, images, tokens = dict.fromkeys(LOSS_PARTS, 0.0), 0, 0
+            for micro in range(args.grad_accum):
+                epoch, position, batch = next(data)
+                batch = {k: v.to(accelerator.device) for k, v in batch.items()}
+                sync = nullcontext() if micro == args.grad_accum - 1 else accelerator.no_sync(trainer)
+                with sync:
+                    loss, _ = trainer(batch["pixel_values"], batch["pixel_mask"], batch["labels"], tf_prob, tau, hard,
+                                      measure_spans=batch.get("measure_spans"),
+                                      token_patch_boxes=batch.get("token_patch_boxes"),
+                                      dense_targets=batch.get("dense_targets"))
+                    accelerator.backward(loss / args.grad_accum)
+                parts = accelerator.unwrap_model(trainer).parts
+                for name in LOSS_PARTS:
+                    sums[name] += parts.get(name, 0.0)
+                images += batch["labels"].shape[0]
+                tokens += int((batch["labels"] != -100).sum())
+            grad_norm = None
+            if args.grad_clip > 0:
+                grad_norm = float(accelerator.clip_grad_norm_(trainer.parameters(), args.grad_clip))
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
 
-        seconds, elapsed = time.perf_counter() - t0, run.elapsed_s + time.perf_counter() - started
-        log_step(run, bar, {
-            "step": step, "epoch": epoch, "ce": sums["ce"] / args.grad_accum, "tf_prob": tf_prob, "tau": tau,
-            "hard": int(hard), "lr_decoder": args.lr * lr_factor, "lr_encoder_top": args.encoder_lr * lr_factor,
-            "grad_norm": grad_norm, "images_per_s": images * world / seconds, "tokens_per_s": tokens * world / seconds,
-            "elapsed_s": elapsed, **auxiliary_losses(run, sums)})
+            seconds, elapsed = time.perf_counter() - t0, run.elapsed_s + time.perf_counter() - started
+            log_step(run, bar, {
+                "step": step, "epoch": epoch, "ce": sums["ce"] / args.grad_accum, "tf_prob": tf_prob, "tau": tau,
+                "hard": int(hard), "lr_decoder": args.lr * lr_factor, "lr_encoder_top": args.encoder_lr * lr_factor,
+                "grad_norm": grad_norm, "images_per_s": images * world / seconds,
+                "tokens_per_s": tokens * world / seconds,
+                "elapsed_s": elapsed, **auxiliary_losses(run, sums)})
 
-        # checkpoint, dev evaluation, stop
-        stopped_at = args.stop_at is not None and step >= args.stop_at
-        stopping = out_of_time(run, started) or stopped_at or step >= total_steps
-        if (args.save_every and step % args.save_every == 0) or stopping:
-            save_run_checkpoint(run.out, args, step, epoch, position, run.model, optimizer, accelerator, run.processor,
-                                total_steps=total_steps, elapsed_s=elapsed)
-        if args.decay_steps and step == decay_start(run.warmup_steps, total_steps, args.decay_steps):
-            save_run_checkpoint(run.out, args, step, epoch, position, run.model, optimizer, accelerator, run.processor,
-                                folder=STABLE, total_steps=total_steps, elapsed_s=elapsed)
-        # a stop right after a periodic evaluation (time budget) does not evaluate again
-        recent = last_eval is not None and step - last_eval < max(1, args.eval_every // 4)
-        if (args.eval_every and step % args.eval_every == 0) or (stopping and not recent):
-            dev_check(run, step)
-            last_eval = step
-        if stopping:
-            break
+            # checkpoint, dev evaluation, stop
+            stopped_at = args.stop_at is not None and step >= args.stop_at
+            over_time, interrupted = agree(accelerator, past_max_minutes(run, started), stop.received is not None)
+            stopping = over_time or interrupted or stopped_at or step >= total_steps
+            if (args.save_every and step % args.save_every == 0) or stopping:
+                save_run_checkpoint(run.out, args, step, epoch, position, run.model, optimizer, accelerator,
+                                    run.processor, total_steps=total_steps, elapsed_s=elapsed)
+            if args.decay_steps and step == decay_start(run.warmup_steps, total_steps, args.decay_steps):
+                save_run_checkpoint(run.out, args, step, epoch, position, run.model, optimizer, accelerator,
+                                    run.processor, folder=STABLE, total_steps=total_steps, elapsed_s=elapsed)
+            # a stop right after a periodic evaluation (time budget) does not evaluate again, nor does a signal's
+            recent = last_eval is not None and step - last_eval < max(1, args.eval_every // 4)
+            if (args.eval_every and step % args.eval_every == 0) or (stopping and not recent and not interrupted):
+                dev_check(run, step)
+                last_eval = step
+            if stopping:
+                break
     bar.close()
+    if interrupted:  # not the run's end: no final/ (a later --resume writes it); the checkpoint has this step
+        run.accelerator.print(f"stopped by {stop.received or 'a signal'} at step {step}; "
+                              f"go on with --resume {run.out}")
+        return run.out
     finish(run, step)
     return run.out
 
@@ -143,12 +153,9 @@ def log_step(run: Prepared, bar, row: dict) -> None:
                     lr=f"{row['lr_decoder']:.1e}", img_s=f"{row['images_per_s']:.1f}")
 
 
-def out_of_time(run: Prepared, started: float) -> bool:
-    """--max-minutes spent since this process started its loop; with several processes, all stop together."""
-    over = run.args.max_minutes is not None and (time.perf_counter() - started) > 60 * run.args.max_minutes
-    if run.accelerator.num_processes > 1:
-        over = bool(run.accelerator.reduce(torch.tensor(float(over), device=run.accelerator.device), "max").item())
-    return over
+def past_max_minutes(run: Prepared, started: float) -> bool:
+    """--max-minutes spent since this process started its loop (`agree` makes all processes stop together)."""
+    return run.args.max_minutes is not None and (time.perf_counter() - started) > 60 * run.args.max_minutes
 
 
 def dev_check(run: Prepared, step: int, decode: bool = True) -> None:
