@@ -1,10 +1,11 @@
-"""training.release.model_card's account of training: the chain of runs the shipped weights went through."""
+"""training.release.model_card's account of training: the chain of runs the shipped weights went through, and the
+last run's schedule."""
 import json
 
 import pytest
 
 from training.release.lineage import lineage
-from training.release.model_card import hardware_line
+from training.release.model_card import hardware_line, lr_schedule_phrase
 
 
 def make_run(folder, init_from=None, steps=10, batch_size=8, seconds_per_step=2.0):
@@ -107,3 +108,9 @@ def test_a_start_from_a_shipped_folder_whose_runs_are_gone_continues_with_the_ch
     # or something unrelated: the start is named, not invented
     (shipped / "metrics.json").write_text(json.dumps({"source": str(tmp_path / "other" / "final"), "lineage": later[2:]}))
     assert lineage(new)[0] == {"run": str(gone), "external": True}
+
+
+def test_the_learning_rate_schedule_is_named_as_the_run_applied_it():
+    wsd = lr_schedule_phrase({"warmup_steps": 100, "decay_steps": 900, "min_lr_ratio": 0.0})
+    assert wsd == "100 warm-up steps, then held at that peak, then 1 - sqrt down to 0 of it over the last 900 steps"
+    assert lr_schedule_phrase({"warmup_steps": None, "min_lr_ratio": 0.05}) == "a cosine down to 0.05 of the peak"

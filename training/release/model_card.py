@@ -217,7 +217,8 @@ def render(model_dir: Path, run: Path | None) -> str:
                 f"- {facts['steps']} optimizer steps in all ({facts['images']:,} system images; "
                 f"batch {args.get('batch_size')} in the last run, each run's in its `args.json`), "
                 f"teacher forcing until {args.get('ss_start', 0):.0%} of a {args.get('total_steps')}-step schedule, "
-                f"AdamW lr {args.get('lr')} (encoder {args.get('encoder_lr')}, layer decay {args.get('layer_decay')}), "
+                f"AdamW lr {args.get('lr')} (encoder {args.get('encoder_lr')}, layer decay {args.get('layer_decay')}; "
+                f"{lr_schedule_phrase(args)}), "
                 f"camera-like augmentation on {args.get('augment_p', 0):.0%} of the images, "
                 f"auxiliary bag-of-tokens loss weight {config.get('bag_loss_weight', 0)}.",
                 f"- Hardware: {hardware_line(facts['chain'])}; {facts['hours']:.1f} hours of training in all.",
@@ -315,6 +316,16 @@ def main(argv=None) -> str:
     (model_dir / "README.md").write_text(card)
     print(f"wrote {args.out} and {model_dir / 'README.md'}")
     return card
+
+
+def lr_schedule_phrase(args: dict) -> str:
+    """The last run's learning-rate schedule, as training/run/lr_sched.py applies it."""
+    warmup, floor = args.get("warmup_steps"), args.get("min_lr_ratio") or 0
+    start = f"{warmup} warm-up steps, then " if warmup else ""
+    if args.get("decay_steps"):
+        return (f"{start}held at that peak, then 1 - sqrt down to {floor:g} of it over the last "
+                f"{args['decay_steps']} steps")
+    return f"{start}a cosine down to {floor:g} of the peak"
 
 
 if __name__ == "__main__":
