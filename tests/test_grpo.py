@@ -186,12 +186,17 @@ def test_grpo_step_changes_only_the_decoder(processor, golds):
     assert changed and all(k.startswith("decoder.") for k in changed)
 
 
-def test_grpo_cli_one_step(tmp_path, processor):
+def tiny_model_and_data(tmp_path, processor) -> str:
+    """A tiny model saved as tmp_path/model (the runs' --init-from) and a synthetic data set; its path."""
     torch.manual_seed(0)
     model = AcaiOMRForConditionalGeneration.from_preset("tiny")
     model.save_pretrained(tmp_path / "model")
     processor.save_pretrained(tmp_path / "model")
-    dataset = save_synthetic_dataset(tmp_path / "data", VECTORS_PATH, n_train=4, n_dev=2)
+    return save_synthetic_dataset(tmp_path / "data", VECTORS_PATH, n_train=4, n_dev=2)
+
+
+def test_grpo_cli_one_step(tmp_path, processor):
+    dataset = tiny_model_and_data(tmp_path, processor)
     grpo.main(["--init-from", str(tmp_path / "model"), "--dataset", dataset, "--out", str(tmp_path / "run"),
                "--total-steps", "1", "--batch-size", "2", "--group-size", "2", "--max-new-tokens", "24", "24",
                "--reward-workers", "1", "--workers", "0", "--threads", "1", "--eval-every", "1",
@@ -206,11 +211,7 @@ def test_grpo_cli_one_step(tmp_path, processor):
 def test_a_run_of_before_resumes_exactly(tmp_path, processor):
     """A GRPO checkpoint of before the trainers shared one skeleton (--model, --steps, --eval-limit ... and
     `batch_in_epoch`), resumed with --resume alone: its recorded arguments, not today's defaults, carry on."""
-    torch.manual_seed(0)
-    model = AcaiOMRForConditionalGeneration.from_preset("tiny")
-    model.save_pretrained(tmp_path / "model")
-    processor.save_pretrained(tmp_path / "model")
-    dataset = save_synthetic_dataset(tmp_path / "data", VECTORS_PATH, n_train=4, n_dev=2)
+    dataset = tiny_model_and_data(tmp_path, processor)
 
     def run(out, *extra):
         grpo.main(["--init-from", str(tmp_path / "model"), "--dataset", dataset, "--out", str(out),
@@ -232,11 +233,7 @@ def test_a_run_of_before_resumes_exactly(tmp_path, processor):
 
 def test_sigterm_ends_grpo_after_its_step_with_that_steps_checkpoint(tmp_path, processor):
     """As the supervised trainer: the step in progress is saved, and the run returns."""
-    torch.manual_seed(0)
-    model = AcaiOMRForConditionalGeneration.from_preset("tiny")
-    model.save_pretrained(tmp_path / "model")
-    processor.save_pretrained(tmp_path / "model")
-    dataset = save_synthetic_dataset(tmp_path / "data", VECTORS_PATH, n_train=4, n_dev=2)
+    dataset = tiny_model_and_data(tmp_path, processor)
     out, before = tmp_path / "run", signal.getsignal(signal.SIGTERM)
     with sigterm_when_logged(out / "grpo_log.csv", 3):
         grpo.main(["--init-from", str(tmp_path / "model"), "--dataset", dataset, "--out", str(out),
