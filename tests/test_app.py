@@ -11,6 +11,7 @@ import pytest
 
 import app
 from acai_hf.app import OmrApp, build_demo
+from acai_hf.app.handlers import system_label
 from acai_hf.app.options import MAX_BEAMS
 from acai_hf.app.session import RequestDirs
 from acai_hf.app.ui import example_pages
@@ -223,6 +224,15 @@ def test_rerender_after_an_lmx_edit_needs_no_model(omr, page, gold_systems, tmp_
     musicxml, mxl, _ = rendered.downloads
     assert measures(musicxml) == measures(mxl) == expected  # the .mxl opens in music21 too
     assert "**3 system(s)" in rendered.report
+    # the model's confidence speaks for its own reading, not for the visitor's text
+    assert [system.edited for system in workspace.systems] == [True, True, False]
+    assert "- system 1: edited by you" in rendered.report and "- system 3: no accuracy estimate" in rendered.report
+    assert "edited by you" in system_label(1, workspace.systems[0])
+    assert "edited by you" not in system_label(3, workspace.systems[2])
+    same = [system.lmx for system in workspace.systems]
+    workspace.systems[2].edited = False
+    workspace, _ = without_model.rerender(workspace, [None, None, same[2]])  # sent back unchanged: not an edit
+    assert not workspace.systems[2].edited
 
 
 def test_rerun_changes_one_system_and_keeps_the_others_edits(omr, page, gold_systems):
@@ -232,6 +242,7 @@ def test_rerun_changes_one_system_and_keeps_the_others_edits(omr, page, gold_sys
     workspace, rendered = omr.rerun(workspace, 2, [gold, "edited away", gold], beams=2, constrained=True)
     assert workspace.systems[0].lmx == gold and workspace.systems[2].lmx == gold
     assert workspace.systems[1].lmx != "edited away"  # the model's new reading replaced it
+    assert [system.edited for system in workspace.systems] == [True, False, True]  # its estimate is the model's again
     assert workspace.systems[1].lmx.startswith("measure")
     with pytest.raises(gr.Error, match="no system 4"):
         omr.rerun(workspace, 4, [])

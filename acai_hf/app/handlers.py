@@ -92,6 +92,7 @@ class OmrApp:
             len(crops), progress)
         for system, lmx, confidence, accuracy in zip(systems, texts, confidences, expected):
             system.lmx, system.confidence, system.expected_accuracy = lmx, confidence, accuracy
+            system.edited = False
 
     def transcribe_systems(self, workspace, beams, constrained, progress=None, preview=False
                            ) -> tuple[Score, list[str]]:
@@ -157,7 +158,7 @@ class OmrApp:
         directory = self.dirs.new(session_of(request))
         files = write_score_files(directory, score.musicxml, score.midi)
         report = report_markdown(score, unchecked_hint=UNCHECKED_HINT, estimates=True,
-                                 calibration=self.model.calibration)
+                                 calibration=self.model.calibration, edited=[system.edited for system in systems])
         if notes:
             report += "\n\n**Boxes left out:**\n" + "\n".join(f"- {note}" for note in notes)
         audio = directory / "score.wav"
@@ -248,11 +249,13 @@ def apply_edits(workspace: Workspace, texts) -> None:
         if len(str(text)) > MAX_LMX_CHARS:
             raise UserError(f"The LMX of system {number} is {len(str(text)):,} characters; the limit is "
                            f"{MAX_LMX_CHARS:,}.")
-        system.lmx = " ".join(str(text).split())
+        lmx = " ".join(str(text).split())
+        if lmx != system.lmx:  # the page sends every system's text back, changed or not
+            system.lmx, system.edited = lmx, True
 
 
 def system_label(number: int, system: System) -> str:
-    estimate = system_estimate_text(system.expected_accuracy, system.confidence)
+    estimate = system_estimate_text(system.expected_accuracy, system.confidence, system.edited)
     label = f"**System {number}** (page {system.page + 1}): {estimate}"
     if system.problem:
         label += f". **Left out of the score:** {system.problem}"

@@ -28,9 +28,12 @@ def confidence_text(logprob: float | None) -> str:
     return f"confidence {math.exp(logprob):.0%} (mean token log-prob {logprob:.3f})"
 
 
-def system_estimate_text(expected: float | None, logprob: float | None) -> str:
+def system_estimate_text(expected: float | None, logprob: float | None, edited: bool = False) -> str:
     """Per system: the calibrated expected accuracy, marked when likely poor; without a calibration, the
-    model's confidence, said to be no accuracy (a system with every pitch wrong can be 88% confident)."""
+    model's confidence, said to be no accuracy (a system with every pitch wrong can be 88% confident).
+    Neither speaks for a text the visitor `edited`."""
+    if edited:
+        return "edited by you (the model's estimate was for its own reading, not for your text)"
     if expected is None:
         return f"no accuracy estimate; {confidence_text(logprob)}, which says how sure the model was, not how right"
     text = f"expected accuracy {expected:.0%}"
@@ -60,11 +63,12 @@ def measure_check_text(score: Score, unchecked_hint: str = "") -> str:
 
 
 def report_markdown(score: Score, errors_per_system: int = ERRORS_SHOWN, unchecked_hint: str = "",
-                    estimates: bool = False, calibration: Calibration | None = None) -> str:
+                    estimates: bool = False, calibration: Calibration | None = None, edited=()) -> str:
     """The measure check (fills / does not fill / cannot be checked), the systems left out, delinearization
     errors (the first few per system: a misread system can have dozens); with `estimates`, each system's
     expected accuracy (`calibration` saying what it is worth; without one the model's confidence, plainly
-    named). `unchecked_hint`: what the visitor can do about measures that cannot be checked."""
+    named), or that the visitor edited it (`edited`: a flag per system). `unchecked_hint`: what the
+    visitor can do about measures that cannot be checked."""
     bad = score.bad_measures()
     n_errors = sum(len(errors) for errors in score.errors)
     left_out = f" ({len(score.left_out)} left out of the score)" if score.left_out else ""
@@ -75,8 +79,9 @@ def report_markdown(score: Score, errors_per_system: int = ERRORS_SHOWN, uncheck
               for stage, why in score.stage_errors.items()]
     if estimates and score.systems:
         lines.append(f"- {calibration_text(calibration)}")
-        lines += [f"- system {n}: {system_estimate_text(e, c)}"
-                  for n, (c, e) in enumerate(zip(score.confidences, score.expected_accuracy), start=1)]
+        edited = list(edited) + [False] * (len(score.systems) - len(edited))
+        lines += [f"- system {n}: {system_estimate_text(e, c, mine)}"
+                  for n, (c, e, mine) in enumerate(zip(score.confidences, score.expected_accuracy, edited), start=1)]
     owners = system_of_measures(score)
     for index, report in enumerate(score.validity):
         if report.fills is False:

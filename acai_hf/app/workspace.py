@@ -39,6 +39,7 @@ class System:
     lmx: str = ""
     confidence: float | None = None  # mean token log-prob of the model's output
     expected_accuracy: float | None = None  # calibrated 1 - SER of the model's output (None: no calibration)
+    edited: bool = False  # the visitor changed the model's LMX: its confidence and estimate are not of this text
     problem: str | None = None  # why the system is left out of the score (acai_hf.music.score_assembly)
 
 
