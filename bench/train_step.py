@@ -14,6 +14,8 @@ systems) go through every path, each in its own process; data loading is not tim
     grouped         + the decoder on groups of 4 sequences of similar label length
     default         + channels-last conv stem: what training.supervised.train does on this CPU (training.run.fast_path)
     default-compile + torch.compile of every transformer block (dynamic shapes)
+    default-bf16    default + bf16 autocast: the trainer's path where --precision auto picks bf16 (AMX)
+    default-bf16-compile  + torch.compile of every transformer block
 
 MFU = FLOPs counted by torch's FlopCounterMode over the timed steps / time / peak matmul FLOP/s, the
 peak measured in the same run (fp32 and bf16 GEMM). The FLOPs are those each path really computes, so
@@ -46,6 +48,8 @@ PATHS = {
     "default": {**EAGER, "optimizer": "foreach", "grouping": "bucketed", "decoder_groups": 4, "channels_last": True},
 }
 PATHS["default-compile"] = {**PATHS["default"], "compile": True}
+PATHS["default-bf16"] = {**PATHS["default"], "precision": "bf16"}  # the trainer's path on AMX (precision auto)
+PATHS["default-bf16-compile"] = {**PATHS["default-bf16"], "compile": True}
 DEFAULT_PATH = "default"  # training.supervised.train's defaults on this CPU (precision auto -> fp32 without AMX)
 DATASET = Path("~/.cache/acai-omr/data-v1").expanduser()
 
