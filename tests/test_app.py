@@ -14,7 +14,7 @@ from acai_hf.app import OmrApp, build_demo
 from acai_hf.app.handlers import system_label
 from acai_hf.app.options import MAX_BEAMS
 from acai_hf.app.session import RequestDirs
-from acai_hf.app.ui import example_pages
+from acai_hf.app.ui import example_pages, rerender_handler
 from acai_hf.app.workspace import System, Workspace, annotator_value
 from acai_hf.page.system_boxes import SystemBox, to_annotator
 from tests.drawn_pages import draw_page, page_bytes
@@ -233,6 +233,18 @@ def test_rerender_after_an_lmx_edit_needs_no_model(omr, page, gold_systems, tmp_
     workspace.systems[2].edited = False
     workspace, _ = without_model.rerender(workspace, [None, None, same[2]])  # sent back unchanged: not an edit
     assert not workspace.systems[2].edited
+
+
+def test_the_re_render_button_draws_the_system_rows_again(omr, page, gold_systems):
+    """Its handler returns a new rows version, so an edited system's label is drawn again, saying so."""
+    workspace, value, _, _ = omr.load(page)
+    workspace, _ = omr.transcribe(workspace, value, constrained=False)
+    texts, settings = ("text 1", "text 2", "text 3"), ("metre", "first measure")
+    values = {"workspace": workspace, "text 1": gold_systems[0][1], "text 2": None, "text 3": None,
+              "metre": "", "first measure": None}
+    first = rerender_handler(omr, "workspace", texts, settings)(values)
+    second = rerender_handler(omr, "workspace", texts, settings)(values)
+    assert first[0].systems[0].edited and isinstance(first[1], int) and second[1] != first[1]
 
 
 def test_rerun_changes_one_system_and_keeps_the_others_edits(omr, page, gold_systems):

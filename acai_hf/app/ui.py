@@ -27,7 +27,7 @@ engraving, listen, fix a system's LMX and re-render, or
 re-run one system with beam search. A page that prints no time signature, or does not start at measure 1:
 say so under *Metre and measure numbers*."""
 
-_versions = itertools.count(1)  # a new value each time the model ran, so the system rows redraw
+_versions = itertools.count(1)  # a new value each time the systems changed (model run, edits), so their rows redraw
 
 
 def example_pages() -> list[str]:
@@ -162,8 +162,9 @@ def page_tab(demo, omr: OmrApp, workspace, systems_version):
             button.click(rerun_handler(omr, number, workspace, rerun_beams, constrained, texts, settings),
                          {workspace, rerun_beams, constrained, *texts, *settings},
                          [workspace, systems_version, *shown], **PRIVATE)
+        # the rows are drawn again too: an edited system's label says its estimate was the model's
         rerender.click(rerender_handler(omr, workspace, texts, settings), {workspace, *texts, *settings},
-                       [workspace, *shown], **PRIVATE)
+                       [workspace, systems_version, *shown], **PRIVATE)
 
 
 def rerun_handler(omr: OmrApp, number, workspace, beams, constrained, texts, settings):
@@ -183,7 +184,7 @@ def rerender_handler(omr: OmrApp, workspace, texts, settings):
     def on_rerender(values: dict, request: gr.Request = None):
         ws, rendered = omr.rerender(values[workspace], [values[text] for text in texts], request, values[metre],
                                     values[first_measure])
-        return ws, *as_outputs(rendered)
+        return ws, next(_versions), *as_outputs(rendered)
 
     return on_rerender
 
