@@ -354,6 +354,16 @@ def test_evaluate_cli_writes_json(dataset_dir, tmp_path):
                           "--int8", "--out", str(tmp_path / "eval")])
     assert int8["int8"] and json.loads((tmp_path / "eval" / "eval-test-int8.json").read_text())["int8"]
     assert not json.loads((tmp_path / "eval" / "eval-test-augmented.json").read_text())["int8"]  # not overwritten
+    # --sample: systems drawn at random, the same for the same seed, other ones for another
+    def sampled(seed):
+        evaluate.main([str(run / "final"), "--dataset", str(dataset_dir), "--split", "train", "--sample", "3",
+                       "--seed", str(seed), "--out", str(tmp_path / "sample")])
+        lines = (tmp_path / "sample" / "eval-train-predictions.jsonl").read_text().splitlines()
+        return [json.loads(line)["piece_id"] for line in lines]
+
+    assert sampled(0) == sampled(0) and len(sampled(0)) == 3 and sampled(0) != sampled(1)
+    with pytest.raises(SystemExit, match="give one"):
+        evaluate.main([str(run / "final"), "--dataset", str(dataset_dir), "--limit", "2", "--sample", "2"])
 
 
 def test_score_splits_the_ser_into_pitches_and_the_rest():

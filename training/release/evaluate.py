@@ -1,7 +1,8 @@
 """Evaluate a model on a split: SER (all tokens, pitches, the rest), TEDn, clean delinearization, filled
 measures, key and time signatures, speed.
 
-    python -m training.release.evaluate MODEL --dataset D --split test [--limit N] [--num-beams K] [--augment]
+    python -m training.release.evaluate MODEL --dataset D --split test [--limit N | --sample N] [--num-beams K]
+                                        [--augment]
 
 MODEL is a folder saved by training (a checkpoint, best/, final/) or a Hub id. Writes
 <out>/eval-<split>[-augmented].json and .md, and every prediction beside its gold in
@@ -139,6 +140,8 @@ def parse_args(argv=None):
     parser.add_argument("--dataset", required=True, help="engine output, OLiMPiC folder or HF dataset")
     parser.add_argument("--split", default="test")
     parser.add_argument("--limit", type=int, default=None, help="first N systems only")
+    parser.add_argument("--sample", type=int, default=None,
+                        help="N systems drawn at random (--seed) instead: e.g. seen pieces from a train split")
     parser.add_argument("--num-beams", type=int, default=1)
     parser.add_argument("--constrained", action="store_true", help="LMX grammar-constrained decoding")
     parser.add_argument("--augment", action="store_true", help="camera-like augmentation (seeded per row)")
@@ -164,8 +167,12 @@ def main(argv=None) -> dict:
 
     model, processor = load(args.model, int8=args.int8)
     data = load_system_dataset(args.dataset, args.split, image_column=args.image_column, lmx_column=args.lmx_column)
+    if args.limit is not None and args.sample is not None:
+        raise SystemExit("--limit takes the first systems, --sample draws them: give one")
     if args.limit is not None:
         data = data.select(range(min(args.limit, len(data))))
+    if args.sample is not None:
+        data = data.shuffle(seed=args.seed).select(range(min(args.sample, len(data))))
     images = list(data["image"])
     if args.augment:
         from training.data.augment import CameraAugment
