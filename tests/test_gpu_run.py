@@ -101,3 +101,10 @@ def test_time_plan_of_a_wsd_run_starts_at_its_plateau_checkpoint(tmp_path, capsy
     assert (int(from_end), int(from_plateau)) == (140, 130)  # 110 s - 10 s saving: 100 more steps
     with pytest.raises(SystemExit, match="no checkpoint"):
         step_budget.main([str(run), *budget, "--start", str(tmp_path)])
+    # killed after logging step 40 with its newest checkpoint at 35: a plain --resume goes on from 35
+    latest = run / "checkpoints" / "step-0000035"
+    latest.mkdir(parents=True)
+    (latest / "trainer_state.json").write_text('{"step": 35}')
+    (run / "checkpoints" / "latest").write_text(latest.name)
+    step_budget.main([str(run), *budget])
+    assert int(capsys.readouterr().out.split()[0]) == 135

@@ -58,17 +58,18 @@ def parse_args(argv=None):
     parser.add_argument("--max-steps", type=int, default=None)
     parser.add_argument("--start", default=None,
                         help="the checkpoint the run resumes from (e.g. RUN/stable): its step is where the budget "
-                             "starts (default: the last step logged)")
+                             "starts (default: RUN's latest checkpoint, else the last step logged)")
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
     done, loop_seconds, rate = pace(Path(args.run) / "train.csv")
-    if args.start is not None:
-        checkpoint = latest_checkpoint(args.start)
-        if checkpoint is None:
-            raise SystemExit(f"--start {args.start}: no checkpoint found")
+    # `--resume` goes on from a checkpoint, which lags the log when the run was killed between two
+    checkpoint = latest_checkpoint(args.start) if args.start is not None else latest_checkpoint(args.run)
+    if args.start is not None and checkpoint is None:
+        raise SystemExit(f"--start {args.start}: no checkpoint found")
+    if checkpoint is not None:
         done = read_state(checkpoint)["step"]
     startup = max(0.0, args.calibration_seconds - loop_seconds)
     total, minutes = plan(done, rate, args.seconds, startup, args.eval_every, args.eval_seconds, args.max_steps)
