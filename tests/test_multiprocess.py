@@ -1,11 +1,14 @@
 """The trainers under several processes, as `accelerate launch` / torchrun runs them on GPUs or nodes:
 here two CPU processes joined by gloo. Scheduled sampling stopped and resumed gives the very weights of an
 uninterrupted two-process run (each rank restores its own RNG stream and data position); MAE and GRPO run
-their distributed paths; a launch whose processes accelerate did not join stops with the fix."""
+their distributed paths; a launch whose processes accelerate did not join stops with the fix; SIGTERM to
+torchrun stops both processes at the same step, with its checkpoint."""
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -18,13 +21,18 @@ from synthetic_systems import save_synthetic_dataset
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def torchrun(module: str, *argv, cpu_joined=True, processes=2) -> subprocess.CompletedProcess:
+def torchrun_command(module: str, *argv, cpu_joined=True, processes=2) -> tuple[list[str], dict]:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
     env.pop("ACCELERATE_USE_CPU", None)
     if cpu_joined:
         env["ACCELERATE_USE_CPU"] = "1"
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes),
                "--master_addr", "127.0.0.1", "--master_port", str(free_port()), "-m", module, *argv]
+    return command, env
+
+
+def torchrun(module: str, *argv, cpu_joined=True, processes=2) -> subprocess.CompletedProcess:
+    command, env = torchrun_command(module, *argv, cpu_joined=cpu_joined, processes=processes)
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -81,3 +89,28 @@ def test_processes_not_joined_stop_with_the_fix(data, tmp_path):
     output = done.stderr + done.stdout
     assert "2 processes were launched" in output and "ACCELERATE_USE_CPU=1" in output
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_sigterm_to_torchrun_stops_both_processes_after_the_same_step_with_its_checkpoint(data, tmp_path):
+    """torchrun passes SIGTERM on to its processes; they agree on the step to stop after and save it."""
+    out = tmp_path / "run"
+    argv = [*train_argv(data, out), "--total-steps", "5000", "--save-every", "10000", "--eval-every", "0"]
+    command, env = torchrun_command("training.supervised.train", *argv)
+    launched = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and launched.poll() is None:
+            log = out / "train.csv"
+            if log.is_file() and len(log.read_text().splitlines()) >= 3:
+                break
+            time.sleep(0.05)
+        launched.send_signal(signal.SIGTERM)
+        output, _ = launched.communicate(timeout=120)
+    finally:
+        launched.kill()
+    steps = [int(row.split(",")[0]) for row in (out / "train.csv").read_text().splitlines()[1:]]
+    assert 2 <= steps[-1] < 5000, output[-3000:]
+    checkpoint = out / "checkpoints" / f"step-{steps[-1]:07d}"
+    assert (out / "checkpoints" / "latest").read_text().strip() == checkpoint.name, output[-3000:]
+    assert (checkpoint / "rng-0.pt").is_file() and (checkpoint / "rng-1.pt").is_file()
+    assert not (out / "final").exists()
