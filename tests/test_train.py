@@ -337,7 +337,7 @@ def test_sigterm_ends_the_run_after_its_step_with_that_steps_checkpoint(dataset_
     assert (out / "final").is_dir()
 
 
-def test_evaluate_cli_writes_json(dataset_dir, tmp_path):
+def test_evaluate_cli_writes_json(dataset_dir, tmp_path, capsys):
     from training.release import evaluate
 
     run = tmp_path / "run"
@@ -362,8 +362,9 @@ def test_evaluate_cli_writes_json(dataset_dir, tmp_path):
         return [json.loads(line)["piece_id"] for line in lines]
 
     assert sampled(0) == sampled(0) and len(sampled(0)) == 3 and sampled(0) != sampled(1)
-    with pytest.raises(SystemExit, match="give one"):
-        evaluate.main([str(run / "final"), "--dataset", str(dataset_dir), "--limit", "2", "--sample", "2"])
+    with pytest.raises(SystemExit):
+        evaluate.parse_args([str(run / "final"), "--dataset", str(dataset_dir), "--limit", "2", "--sample", "2"])
+    assert "give one" in capsys.readouterr().err
 
 
 def test_score_splits_the_ser_into_pitches_and_the_rest():

@@ -154,7 +154,10 @@ def parse_args(argv=None):
     parser.add_argument("--workers", type=int, default=1, help="processes for TEDn")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="folder for eval-<split>.json/.md")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.limit is not None and args.sample is not None:  # before the model and data load
+        parser.error("--limit takes the first systems, --sample draws them: give one")
+    return args
 
 
 def main(argv=None) -> dict:
@@ -167,8 +170,6 @@ def main(argv=None) -> dict:
 
     model, processor = load(args.model, int8=args.int8)
     data = load_system_dataset(args.dataset, args.split, image_column=args.image_column, lmx_column=args.lmx_column)
-    if args.limit is not None and args.sample is not None:
-        raise SystemExit("--limit takes the first systems, --sample draws them: give one")
     if args.limit is not None:
         data = data.select(range(min(args.limit, len(data))))
     if args.sample is not None:
