@@ -47,17 +47,12 @@ def run_layout(processes: int, threads: int, args, out: Path) -> tuple[float, fl
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
     rows = list(csv.DictReader((out / "train.csv").open()))
-    timed = [row for row in rows if int(row["step"]) > args.skip]
-    seconds = float(timed[-1]["elapsed_s"]) - float(rows[args.skip - 1]["elapsed_s"])
-    # each row's rates are global (images x processes / its seconds): back to counts, then over the whole span
-    images = sum(float(row["images_per_s"]) * step_seconds(rows, row) for row in timed)
-    tokens = sum(float(row["tokens_per_s"]) * step_seconds(rows, row) for row in timed)
-    return images / seconds, tokens / seconds
-
-
-def step_seconds(rows: list[dict], row: dict) -> float:
-    index = rows.index(row)
-    return float(row["elapsed_s"]) - float(rows[index - 1]["elapsed_s"])
+    timed = rows[args.skip:]
+    seconds = float(rows[-1]["elapsed_s"]) - float(rows[args.skip - 1]["elapsed_s"])
+    # every step takes the global batch; its tokens are logged as a rate over the step's own time, which is
+    # the batch over its images/s: back to counts
+    tokens = sum(float(row["tokens_per_s"]) * GLOBAL_BATCH / float(row["images_per_s"]) for row in timed)
+    return GLOBAL_BATCH * len(timed) / seconds, tokens / seconds
 
 
 def main(argv=None):

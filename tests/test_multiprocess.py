@@ -5,10 +5,8 @@ their distributed paths; a launch whose processes accelerate did not join stops 
 torchrun stops both processes at the same step, with its checkpoint."""
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +15,7 @@ from conftest import VECTORS_PATH
 from tests.served_inputs import free_port
 from safetensors.torch import load_file
 from synthetic_systems import save_synthetic_dataset
+from terminate_self import sigterm_when_logged
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -98,14 +97,8 @@ def test_sigterm_to_torchrun_stops_both_processes_after_the_same_step_with_its_c
     command, env = torchrun_command("training.supervised.train", *argv)
     launched = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and launched.poll() is None:
-            log = out / "train.csv"
-            if log.is_file() and len(log.read_text().splitlines()) >= 3:
-                break
-            time.sleep(0.05)
-        launched.send_signal(signal.SIGTERM)
-        output, _ = launched.communicate(timeout=120)
+        with sigterm_when_logged(out / "train.csv", 3, pid=launched.pid):  # header and two steps
+            output, _ = launched.communicate(timeout=300)
     finally:
         launched.kill()
     steps = [int(row.split(",")[0]) for row in (out / "train.csv").read_text().splitlines()[1:]]

@@ -361,7 +361,8 @@ def test_evaluate_cli_writes_json(dataset_dir, tmp_path, capsys):
         lines = (tmp_path / "sample" / "eval-train-predictions.jsonl").read_text().splitlines()
         return [json.loads(line)["piece_id"] for line in lines]
 
-    assert sampled(0) == sampled(0) and len(sampled(0)) == 3 and sampled(0) != sampled(1)
+    first = sampled(0)
+    assert len(first) == 3 and sampled(0) == first and sampled(1) != first
     with pytest.raises(SystemExit):
         evaluate.parse_args([str(run / "final"), "--dataset", str(dataset_dir), "--limit", "2", "--sample", "2"])
     assert "give one" in capsys.readouterr().err
