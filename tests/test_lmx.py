@@ -9,6 +9,7 @@ from lmx.symbolic.part_to_score import part_to_score
 
 from acai_hf import DelinearizationError, delinearize, linearize
 from acai_hf.music.delinearization import MAX_TOKENS
+from acai_hf.music.lmx import measure_lines
 from acai_hf.music.musicxml_schema import validate_musicxml
 
 
@@ -53,6 +54,15 @@ def test_delinearized_golds_are_valid_musicxml(gold_systems):
         assert [m.get("number") for m in part] == [str(n) for n in range(1, lmx.split().count("measure") + 1)]
         assert part.find("measure/attributes/divisions") is not None
 
+
+def test_measure_lines_put_each_measure_on_its_own_line(gold_systems):
+    for _, lmx in gold_systems:
+        lines = measure_lines(lmx).split("\n")
+        assert len(lines) == lmx.split().count("measure")
+        assert all(line.split()[0] == "measure" and line.split().count("measure") == 1 for line in lines)
+        assert " ".join(lines) == lmx  # the same tokens: whitespace means nothing in LMX
+    assert measure_lines("clef:G2 staff:1  measure  C4\tmeasure") == "clef:G2 staff:1\nmeasure C4\nmeasure"
+    assert measure_lines("") == ""
 
 def test_linearize_reads_every_input_kind(gold_systems, tmp_path):
     import music21

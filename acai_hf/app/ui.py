@@ -12,6 +12,7 @@ from acai_hf.app.options import MAX_BEAMS
 from acai_hf.app.session import session_of
 from acai_hf.app.user_errors import UserError
 from acai_hf.music.audio import playback_unavailable_reason
+from acai_hf.music.lmx import measure_lines
 from acai_hf.page.system_boxes import BOX_COLOR, BOX_LABEL
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
@@ -153,7 +154,7 @@ def page_tab(demo, omr: OmrApp, workspace, systems_version):
             with gr.Row(equal_height=False):
                 gr.Image(system.crop, show_label=False, interactive=False, scale=3, min_width=320, buttons=[])
                 with gr.Column(scale=2, min_width=280):
-                    texts.append(gr.Textbox(system.lmx, label=f"LMX of system {number}", lines=4, max_lines=16,
+                    texts.append(gr.Textbox(measure_lines(system.lmx), label=f"LMX of system {number}", lines=4, max_lines=16,
                                             interactive=True))
                     reruns.append(gr.Button(f"Re-run system {number}", size="sm"))
         # a set of inputs reaches the function as one dict {component: value}: the number of rows varies

@@ -9,7 +9,7 @@ from acai_hf.music.delinearization import DelinearizationError, PartBuilder
 from acai_hf.music.musicxml_input import load_part
 from acai_hf.music.voices import renumber_voices
 
-__all__ = ["linearize", "delinearize", "DelinearizationError"]
+__all__ = ["linearize", "delinearize", "measure_lines", "DelinearizationError"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,3 +50,17 @@ def delinearize(lmx: str) -> tuple[ET.Element, list[DelinearizationError]]:
     except Exception:  # a safety net: PartBuilder already contains failures measure by measure
         logger.exception("delinearize failed")
         return ET.Element("part"), [DelinearizationError("catastrophic", None, "Internal delinearization failure.")]
+
+
+def measure_lines(lmx: str) -> str:
+    """The same tokens with each measure on a line of its own: what a person reads and edits bar by bar.
+    Whitespace means nothing in LMX, so the text still parses as it did."""
+    lines, line = [], []
+    for token in lmx.split():
+        if token == "measure" and line:
+            lines.append(" ".join(line))
+            line = []
+        line.append(token)
+    if line:
+        lines.append(" ".join(line))
+    return "\n".join(lines)
