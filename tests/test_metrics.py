@@ -168,6 +168,29 @@ def test_pitch_errors_are_measured_in_staff_positions():
     assert pitch_error_distances([gold], [gold])["pitch_off_one_step"] is None  # nothing wrong, nothing to share out
 
 
+
+def test_pitch_places_follow_staff_and_clef_and_misses_are_counted_per_place():
+    from acai_hf.metrics.pitch_errors import bottom_line, pitch_misses_by_place, pitch_places
+
+    assert bottom_line("clef:G2") == 30 and bottom_line("clef:F4") == 18 and bottom_line("clef:C3") == 24  # E4 G2 F3
+    # C4 is a ledger line below the treble staff, D4 the space under it; G4 chord-added; the bass voice
+    # says staff:2 once and its next note inherits it: A3 is the bass staff's top line, C4 its first ledger line
+    gold = ("measure clef:G2 staff:1 clef:F4 staff:2 C4 voice:1 quarter staff:1 D4 quarter chord G4 quarter "
+            "A5 quarter backup whole A3 voice:5 half staff:2 C4 half")
+    assert pitch_places(gold) == [("C4", "ledger"), ("D4", "staff"), ("G4", "chord"), ("A5", "ledger"),
+                                  ("A3", "staff"), ("C4", "ledger")]
+    # a clef change on a staff moves the lines: after clef:G2 on staff 2, C4 is again below it
+    assert pitch_places("measure clef:G2 staff:2 C4 voice:5 quarter staff:2")[0] == ("C4", "ledger")
+    assert pitch_places("measure clef:C3 staff:1 F3 voice:1 quarter staff:1")[0] == ("F3", "staff")
+    prediction = ("measure clef:G2 staff:1 clef:F4 staff:2 C4 voice:1 quarter staff:1 E4 quarter "
+                  "A5 quarter backup whole A3 voice:5 half staff:2 B3 half")  # D4 misread, chord G4 left out, C4 misread
+    result = pitch_misses_by_place([prediction], [gold])
+    assert result["staff"] == {"gold": 2, "missed": 1 / 2}
+    assert result["ledger"] == {"gold": 3, "missed": 1 / 3}
+    assert result["chord"] == {"gold": 1, "missed": 1.0}
+    assert pitch_misses_by_place([gold], [gold])["chord"]["missed"] == 0.0
+    assert pitch_misses_by_place([""], ["measure rest voice:1 whole staff:1"])["staff"]["missed"] is None
+
 def test_ser_by_kind_charges_each_edit_to_one_kind_and_the_parts_add_up_to_the_ser():
     from acai_hf.metrics.error_kinds import ser_by_kind
     from acai_hf.metrics.ser import corpus_ser

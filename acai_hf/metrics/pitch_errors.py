@@ -10,6 +10,8 @@ import difflib
 from lmx.linearization.vocabulary import PITCH_TOKENS
 
 STEPS = "CDEFGAB"
+CLEF_PITCHES = {"G": "G4", "C": "C4", "F": "F3"}  # the pitch on the clef's line
+OPENING_CLEFS = {1: "clef:G2", 2: "clef:F4"}  # in force until the system says otherwise
 
 
 def staff_position(pitch: str) -> int:
@@ -48,4 +50,54 @@ def pitch_error_distances(predictions, gold_lmx) -> dict:
     }
 
 
-__all__ = ["staff_position", "substituted_pitches", "pitch_error_distances"]
+def bottom_line(clef: str) -> int:
+    """Staff position of the bottom line under a clef token ("clef:G2" -> E4's 30)."""
+    sign, line = clef[len("clef:")], int(clef[len("clef:") + 1:])
+    return staff_position(CLEF_PITCHES[sign]) - 2 * (line - 1)
+
+
+def pitch_places(lmx: str) -> list[tuple[str, str]]:
+    """(pitch token, place) for every pitch of a system: "ledger" when it stands on or beyond the first
+    ledger line above or below its staff, else "staff"; a chord's added notes are "chord" whatever their
+    height. A note's staff is the `staff:N` token of its own note, else the last one written (LMX writes it
+    only when it changes); its clef the last `clef:X staff:N` of that staff."""
+    tokens = lmx.split()
+    clefs, staff, places = dict(OPENING_CLEFS), 1, []
+    for i, token in enumerate(tokens):
+        if token.startswith("clef:") and i + 1 < len(tokens) and tokens[i + 1] in ("staff:1", "staff:2"):
+            clefs[int(tokens[i + 1][-1])] = token
+        if token not in PITCH_TOKENS:
+            continue
+        for later in tokens[i + 1:]:
+            if later in PITCH_TOKENS or later == "measure":
+                break
+            if later in ("staff:1", "staff:2"):
+                staff = int(later[-1])
+                break
+        if i > 0 and tokens[i - 1] == "chord":
+            places.append((token, "chord"))
+            continue
+        height = staff_position(token) - bottom_line(clefs[staff])  # 0 bottom line .. 8 top line
+        places.append((token, "ledger" if height <= -2 or height >= 10 else "staff"))
+    return places
+
+
+def pitch_misses_by_place(predictions, gold_lmx) -> dict:
+    """Per place (acai_hf.metrics.pitch_errors.pitch_places of the gold): how many gold pitches, and the
+    share the prediction does not write where the aligned pitch sequences pair them (substituted or left
+    out). Tells whether ledger lines or chords are what the model misreads."""
+    counts = {"staff": [0, 0], "ledger": [0, 0], "chord": [0, 0]}
+    for prediction, gold in zip(predictions, gold_lmx):
+        places = pitch_places(gold)
+        predicted = [token for token in prediction.split() if token in PITCH_TOKENS]
+        matcher = difflib.SequenceMatcher(a=[pitch for pitch, _ in places], b=predicted, autojunk=False)
+        for operation, g1, g2, _, _ in matcher.get_opcodes():
+            for _, place in places[g1:g2]:
+                counts[place][0] += 1
+                counts[place][1] += operation != "equal"
+    return {place: {"gold": gold, "missed": missed / gold if gold else None}
+            for place, (gold, missed) in counts.items()}
+
+
+__all__ = ["staff_position", "substituted_pitches", "pitch_error_distances", "bottom_line", "pitch_places",
+           "pitch_misses_by_place"]

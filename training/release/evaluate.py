@@ -22,7 +22,7 @@ from acai_hf.music.lmx import delinearize
 from acai_hf.music.measure_lengths import measure_validity
 from acai_hf.metrics.error_kinds import ser_by_kind
 from acai_hf.metrics.ser import corpus_ser
-from acai_hf.metrics.pitch_errors import pitch_error_distances
+from acai_hf.metrics.pitch_errors import pitch_error_distances, pitch_misses_by_place
 from acai_hf.metrics.signatures import signature_accuracy
 from acai_hf.metrics.tedn import corpus_tedn
 from acai_hf.music.joining import join_systems
@@ -70,7 +70,7 @@ def score(predictions, gold_lmx, gold_musicxml=None, workers=1, sources=None) ->
     """Corpus SER and TEDn (micro-averaged), SER of the pitch tokens and of all others, share of
     predictions that delinearize without any error, share of judged measures that fill their length,
     opening key and time signatures read right (acai_hf.metrics.signatures), how far wrong pitches are off
-    (acai_hf.metrics.pitch_errors), and the SER split by the kind of token the errors fall on
+    and which gold pitches are missed, in the staff, on ledger lines or in chords (acai_hf.metrics.pitch_errors), and the SER split by the kind of token the errors fall on
     (acai_hf.metrics.error_kinds).
     Without gold MusicXML, TEDn compares with the delinearized gold LMX. With each system's `sources`
     (more than one kind), SER, pitch SER and measure fill per source too (`by_source`)."""
@@ -91,6 +91,7 @@ def score(predictions, gold_lmx, gold_musicxml=None, workers=1, sources=None) ->
         "measures_judged": judged,
         **signature_accuracy(predictions, gold_lmx),
         **pitch_error_distances(predictions, gold_lmx),
+        "pitch_missed_by_place": pitch_misses_by_place(predictions, gold_lmx),
         "ser_by_kind": ser_by_kind(predictions, gold_lmx),
     }
     if sources is not None and len(set(sources)) > 1:
@@ -124,6 +125,11 @@ def markdown_table(metrics: dict, title: str) -> str:
     if metrics.get("ser_by_kind"):
         lines += ["| token kind | gold tokens | part of SER |", "|---|---|---|"]
         lines += [f"| {kind} | {part['gold']} | {part['part']:.4f} |" for kind, part in metrics["ser_by_kind"].items()]
+        lines.append("")
+    if metrics.get("pitch_missed_by_place"):
+        lines += ["| gold pitches | count | missed |", "|---|---|---|"]
+        lines += [f"| {place} | {part['gold']} | " + ("n/a" if part["missed"] is None else f"{part['missed']:.4f}") + " |"
+                  for place, part in metrics["pitch_missed_by_place"].items()]
         lines.append("")
     if metrics.get("by_source"):
         lines += ["| source | systems | SER | pitch SER | measures filled |", "|---|---|---|---|---|"]
