@@ -1,8 +1,11 @@
 """training/supervised/gpu_run.sh end to end on this CPU with tiny sizes (build -> calibration -> resumed run -> sharded
 export), the export of the committed geometry weights at the GPU run's own limits, and the time plan."""
+import base64
+import hashlib
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -32,14 +35,35 @@ def weights_as_float16(model) -> dict:
     return {name: tensor.to(torch.float16) for name, tensor in model.state_dict().items()}
 
 
+def write_probe_wheel(folder: Path) -> Path:
+    """A one-module wheel, written by hand (no build backend offline), standing for the carried packages."""
+    files = {"acai_wheel_probe.py": b"CARRIED = True\n",
+             "acai_wheel_probe-0.1.dist-info/METADATA": b"Metadata-Version: 2.1\nName: acai-wheel-probe\nVersion: 0.1\n",
+             "acai_wheel_probe-0.1.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\n"
+                                                     b"Tag: py3-none-any\n"}
+    record = "".join(f"{name},sha256={base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode()},"
+                     f"{len(data)}\n" for name, data in files.items())
+    files["acai_wheel_probe-0.1.dist-info/RECORD"] = (record + "acai_wheel_probe-0.1.dist-info/RECORD,,\n").encode()
+    folder.mkdir(parents=True)
+    wheel = folder / "acai_wheel_probe-0.1-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return wheel
+
+
 def test_gpu_run_script_end_to_end_with_tiny_sizes(tmp_path):
     work, output = tmp_path / "work", tmp_path / "out" / "model"
-    env = {**os.environ, **TINY, "WORK": str(work), "OUTPUT": str(output), "PYTHON": sys.executable}
+    write_probe_wheel(tmp_path / "wheels")
+    env = {**os.environ, **TINY, "WORK": str(work), "OUTPUT": str(output), "PYTHON": sys.executable,
+           "WHEELS": str(tmp_path / "wheels")}
     done = subprocess.run(["bash", str(ROOT / "training" / "supervised" / "gpu_run.sh")], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     log = (work / "gpu_run.log").read_text()
     assert "training: steps 2 -> 4" in log and "done:" in log
+    # the carried wheels went into the work folder, not this Python
+    assert f"installed 1 wheels from {tmp_path / 'wheels'}" in log and (work / "site" / "acai_wheel_probe.py").exists()
 
     # one folder, within the limits, the weights in shards with their index
     files = check_limits(output, 8, int(0.11 * MIB))

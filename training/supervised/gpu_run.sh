@@ -22,6 +22,7 @@ OUTPUT=${OUTPUT:-$WORK/model}             # replaced by the export; nothing else
 PYTHON=${PYTHON:-$(command -v python3 || command -v python)}
 CORES=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)   # plain nproc obeys OMP_NUM_THREADS
 REQUIRE_GPU=${REQUIRE_GPU:-1}             # 0: let it run on a CPU (tests)
+WHEELS=${WHEELS:-.gpu-wheels}             # the packages the machine lacks (training/supervised/gpu_wheels.sh), if there
 # data
 SYSTEMS=${SYSTEMS:-30000}
 SEED=${SEED:-7}                           # another seed than data-v1..v3 (1, 3, 4) and gpu-h100-v1 (2)
@@ -70,17 +71,30 @@ say() { printf '[%4ds] %s\n' "$SECONDS" "$*"; }
 die() { say "FAILED: $*"; exit 1; }
 say "gpu_run: budget ${BUDGET_MINUTES} min, output $OUTPUT, work $WORK, $CORES cores"
 
+# -- carried wheels: installed into the work folder, not the machine's Python, and put first on the path ---------
+if compgen -G "$WHEELS/*.whl" >/dev/null; then
+    "$PYTHON" -m pip install --quiet --no-index --no-deps --target "$WORK/site" "$WHEELS"/*.whl \
+        || die "installing the wheels in $WHEELS"
+    export PYTHONPATH="$WORK/site${PYTHONPATH:+:$PYTHONPATH}"
+    say "installed $(ls "$WHEELS"/*.whl | wc -l) wheels from $WHEELS into $WORK/site"
+fi
+
 # -- preflight: fail in seconds, not after the build, when the machine lacks a package or the GPU, or when this
 # transformers writes the export in other files than counted (the starting weights go through the same export)
 "$PYTHON" - "$REQUIRE_GPU" "$INIT" "$PRESET" "$WORK/preflight-export" "$SHARD_SIZE" "$MAX_FILES" \
     "$MAX_FILE_MIB" <<'EOF' || die "preflight"
-import importlib.util, shutil, sys, tempfile
+import importlib, shutil, sys, tempfile
 require_gpu, init, preset, out, shard_size, max_files, max_file_mib = sys.argv[1:]
 needed = ("torch", "transformers", "accelerate", "datasets", "tokenizers", "safetensors", "verovio", "music21",
-          "lmx", "resvg_py", "lxml", "pyarrow", "PIL", "numpy")
-missing = [name for name in needed if importlib.util.find_spec(name) is None]
-if missing:
-    sys.exit(f"missing Python packages: {' '.join(missing)} (carry them as wheels)")
+          "lmx", "resvg_py", "rapidfuzz", "lxml", "pyarrow", "PIL", "numpy")
+failed = []
+for name in needed:  # imported, not only found: a wheel whose own dependency is missing fails here
+    try:
+        importlib.import_module(name)
+    except Exception as error:
+        failed.append(f"{name} ({type(error).__name__}: {error})")
+if failed:
+    sys.exit("cannot import: " + "; ".join(failed) + " (carry wheels: training/supervised/gpu_wheels.sh)")
 import torch, transformers
 import training.supervised.train  # noqa: F401  (the trainer's own imports, against this transformers)
 from training.release.export_shards import export, generate_tokens, smoke_image
@@ -136,7 +150,8 @@ else
 fi
 recipe=(--batch-size "$BATCH" --lr "$LR" --encoder-lr "$LR" --layer-decay 1.0 --warmup-steps "$WARMUP"
         --min-lr-ratio "$MIN_LR_RATIO" --ss-start 1.0 --augment-p "$AUGMENT_P" --box-attention 1.0 --box-glyphs
-        --dense-loss 1.0 --corrupt-inputs 0.3 --corrupt-only pitches --decoder-group-size 0 --precision auto --workers "$TRAIN_WORKERS"
+        --dense-loss 1.0 --corrupt-inputs 0.3 --corrupt-only pitches --repeat-time-signatures 3 --signature-weight 10
+        --decoder-group-size 0 --precision auto --workers "$TRAIN_WORKERS"
         --save-every "$SAVE_EVERY" --keep 2 --eval-every "$EVAL_EVERY" --dev-limit "$DEV_LIMIT"
         --eval-batch-size "$EVAL_BATCH" --seed "$SEED")
 guess=${STEPS:-3000}   # the calibration's schedule only; the resumed run gets the real total
