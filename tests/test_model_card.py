@@ -28,6 +28,18 @@ def test_lineage_follows_init_from_back_to_the_first_run(tmp_path):
     assert [link["hours"] for link in chain] == [16 / 3600, 10 / 3600, 8 / 3600]
 
 
+
+def test_images_count_each_steps_logged_global_batch_and_the_args_batch_before_the_column(tmp_path):
+    # a run of one process at batch 8 for 4 steps, then resumed on two processes of batch 8 (16 a step),
+    # logged since the `images` column: rows before it have none (CSVLog widens the file with empty cells)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "args.json").write_text(json.dumps({"init_from": None, "batch_size": 8}))
+    rows = ["step,ce,elapsed_s,images"] + [f"{s},1.0,{s},{'' if s <= 4 else 16}" for s in range(1, 7)]
+    (run / "train.csv").write_text("\n".join(rows) + "\n")
+    assert [link["images"] for link in lineage(run)] == [4 * 8 + 2 * 16]
+    assert [link["images"] for link in lineage(run, step=5)] == [4 * 8 + 16]
+
 def test_a_start_from_outside_the_runs_is_named_and_ends_the_chain(tmp_path):
     export = tmp_path / "mae" / "init"
     export.mkdir(parents=True)

@@ -17,6 +17,8 @@ from safetensors.torch import load_file
 from synthetic_systems import save_synthetic_dataset
 from terminate_self import sigterm_when_logged
 
+from training.run.logs import read_csv
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -66,6 +68,8 @@ def test_two_processes_train_and_resume_exactly(data, tmp_path):
     # one process writes the logs: one header, one row per step, dev rows at 0, 2 and 4
     train_rows = (straight / "train.csv").read_text().splitlines()
     assert train_rows[0].startswith("step,") and [r.split(",")[0] for r in train_rows[1:]] == ["1", "2", "3", "4"]
+    # each row counts the step's images over both processes: batch 2 each (what the model card adds up)
+    assert [row["images"] for row in read_csv(straight / "train.csv")] == ["4"] * 4
     assert [r.split(",")[0] for r in (straight / "dev.csv").read_text().splitlines()] == ["step", "0", "2", "4"]
 
 

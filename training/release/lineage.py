@@ -48,6 +48,15 @@ def recorded_lineage(shipped: Path, source: str | None) -> list[dict] | None:
     return None
 
 
+def images_seen(rows: list[dict], steps: int, args: dict) -> int:
+    """System images a run trained on up to `steps`: each step's global batch where train.csv logged it
+    (`images`: the batch, per process, times the processes), else the batch and accumulation its args.json
+    records, one process (runs before the column, all of one process but the steps that say otherwise)."""
+    logged = [int(row["images"]) for row in rows if row.get("images")]
+    per_step = int(args.get("batch_size") or 0) * int(args.get("grad_accum") or 1)
+    return sum(logged) + (steps - len(logged)) * per_step
+
+
 def lineage(run: Path, step: int | None = None) -> list[dict]:
     """The runs the weights went through, first to last, following each run's `--init-from` back while
     it names a folder of another training run: [{run, steps (up to the step passed on), hours, images}].
@@ -60,7 +69,7 @@ def lineage(run: Path, step: int | None = None) -> list[dict]:
         rows = [row for row in read_csv(run / "train.csv") if step is None or int(row["step"]) <= step]
         steps = int(rows[-1]["step"]) if rows else 0
         chain.append({"run": run.name, "steps": steps, "hours": float(rows[-1]["elapsed_s"]) / 3600 if rows else 0.0,
-                      "images": steps * int(args.get("batch_size") or 0) * int(args.get("grad_accum") or 1),
+                      "images": images_seen(rows, steps, args),
                       "machine": read_json(run / "machine.json"), "dataset": args.get("dataset")})
         if not args.get("init_from"):
             break

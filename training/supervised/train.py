@@ -95,7 +95,7 @@ def main(argv=None):
             log_step(run, bar, {
                 "step": step, "epoch": epoch, "ce": sums["ce"] / args.grad_accum, "tf_prob": tf_prob, "tau": tau,
                 "hard": int(hard), "lr_decoder": args.lr * lr_factor, "lr_encoder_top": args.encoder_lr * lr_factor,
-                "grad_norm": grad_norm, "images_per_s": images * world / seconds,
+                "grad_norm": grad_norm, "images": images * world, "images_per_s": images * world / seconds,
                 "tokens_per_s": tokens * world / seconds,
                 "elapsed_s": elapsed, **auxiliary_losses(run, sums)})
 
