@@ -5,7 +5,7 @@ import json
 import pytest
 
 from training.release.lineage import lineage
-from training.release.model_card import hardware_line, lr_schedule_phrase
+from training.release.model_card import batch_phrase, hardware_line, lr_schedule_phrase
 
 
 def make_run(folder, init_from=None, steps=10, batch_size=8, seconds_per_step=2.0):
@@ -126,3 +126,10 @@ def test_the_learning_rate_schedule_is_named_as_the_run_applied_it():
     wsd = lr_schedule_phrase({"warmup_steps": 100, "decay_steps": 900, "min_lr_ratio": 0.0})
     assert wsd == "100 warm-up steps, then held at that peak, then 1 - sqrt down to 0 of it over the last 900 steps"
     assert lr_schedule_phrase({"warmup_steps": None, "min_lr_ratio": 0.05}) == "a cosine down to 0.05 of the peak"
+
+
+def test_the_batch_is_named_per_process_when_the_last_run_had_several():
+    assert batch_phrase({"batch_size": 8}, [{"run": "a", "machine": {"processes": 2}}]) == \
+        "batch 8 per process on 2 processes"
+    assert batch_phrase({"batch_size": 8}, [{"run": "a", "machine": {"processes": 1}}]) == "batch 8"
+    assert batch_phrase({"batch_size": 8}, [{"run": "a", "machine": None}]) == "batch 8"  # machine.json gone

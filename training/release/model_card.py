@@ -151,6 +151,13 @@ def other_data_lines(chain: list[dict], last_dataset) -> list[str]:
             "is in `training/README.md`." for dataset, runs in others.items()]
 
 
+def batch_phrase(args: dict, chain: list[dict]) -> str:
+    """The last run's batch: `--batch-size` is per process, so name the processes when there were several."""
+    processes = ((chain[-1].get("machine") or {}).get("processes") or 1) if chain else 1
+    batch = f"batch {args.get('batch_size')}"
+    return batch if processes == 1 else f"{batch} per process on {processes} processes"
+
+
 def training_facts(run: Path | None, step: int | None = None, recorded: list[dict] | None = None) -> dict:
     """What the card says about training; `recorded`: the chain the shipped folder's metrics.json holds
     (training.release.ship wrote it while every run it names could still be read)."""
@@ -215,7 +222,7 @@ def render(model_dir: Path, run: Path | None) -> str:
         out += [data_line(args.get("dataset"), build),
                 *other_data_lines(facts["chain"], args.get("dataset")),
                 f"- {facts['steps']} optimizer steps in all ({facts['images']:,} system images; "
-                f"batch {args.get('batch_size')} in the last run, each run's in its `args.json`), "
+                f"{batch_phrase(args, facts['chain'])} in the last run, each run's in its `args.json`), "
                 f"teacher forcing until {args.get('ss_start', 0):.0%} of a {args.get('total_steps')}-step schedule, "
                 f"AdamW lr {args.get('lr')} (encoder {args.get('encoder_lr')}, layer decay {args.get('layer_decay')}; "
                 f"{lr_schedule_phrase(args)}), "
