@@ -1,6 +1,7 @@
 """training.release.model_card's account of training: the chain of runs the shipped weights went through, and the
 last run's schedule."""
 import json
+from pathlib import Path
 
 import pytest
 
@@ -133,3 +134,16 @@ def test_the_batch_is_named_per_process_when_the_last_run_had_several():
         "batch 8 per process on 2 processes"
     assert batch_phrase({"batch_size": 8}, [{"run": "a", "machine": {"processes": 1}}]) == "batch 8"
     assert batch_phrase({"batch_size": 8}, [{"run": "a", "machine": None}]) == "batch 8"  # machine.json gone
+
+
+def test_the_card_says_which_gold_pitches_are_missed_where_there_are_any(tmp_path):
+    from training.release.model_card import render
+
+    shipped = Path(__file__).resolve().parents[1] / "checkpoints" / "acai-omr-small" / "eval-test.json"
+    clean = {**json.loads(shipped.read_text()),
+             "pitch_missed_by_place": {"staff": {"gold": 10, "missed": 0.2}, "ledger": {"gold": 5, "missed": 0.4},
+                                       "chord": {"gold": 0, "missed": None}}}  # chorales only: no chords
+    (tmp_path / "eval-test.json").write_text(json.dumps(clean))
+    lines = [line for line in render(tmp_path, None).splitlines() if line.startswith("- Gold pitches")]
+    assert lines == ["- Gold pitches the model misses (substituted or left out): 20.0% of the 10 in the staff, "
+                     "40.0% of the 5 on ledger lines."]

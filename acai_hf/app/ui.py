@@ -154,8 +154,8 @@ def page_tab(demo, omr: OmrApp, workspace, systems_version):
             with gr.Row(equal_height=False):
                 gr.Image(system.crop, show_label=False, interactive=False, scale=3, min_width=320, buttons=[])
                 with gr.Column(scale=2, min_width=280):
-                    texts.append(gr.Textbox(measure_lines(system.lmx), label=f"LMX of system {number}", lines=4, max_lines=16,
-                                            interactive=True))
+                    texts.append(gr.Textbox(measure_lines(system.lmx), label=f"LMX of system {number}", lines=4,
+                                            max_lines=16, interactive=True))
                     reruns.append(gr.Button(f"Re-run system {number}", size="sm"))
         # a set of inputs reaches the function as one dict {component: value}: the number of rows varies
         settings = (metre, first_measure)

@@ -70,8 +70,8 @@ def score(predictions, gold_lmx, gold_musicxml=None, workers=1, sources=None) ->
     """Corpus SER and TEDn (micro-averaged), SER of the pitch tokens and of all others, share of
     predictions that delinearize without any error, share of judged measures that fill their length,
     opening key and time signatures read right (acai_hf.metrics.signatures), how far wrong pitches are off
-    and which gold pitches are missed, in the staff, on ledger lines or in chords (acai_hf.metrics.pitch_errors), and the SER split by the kind of token the errors fall on
-    (acai_hf.metrics.error_kinds).
+    and which gold pitches are missed, in the staff, on ledger lines or in chords (acai_hf.metrics.pitch_errors),
+    and the SER split by the kind of token the errors fall on (acai_hf.metrics.error_kinds).
     Without gold MusicXML, TEDn compares with the delinearized gold LMX. With each system's `sources`
     (more than one kind), SER, pitch SER and measure fill per source too (`by_source`)."""
     if gold_musicxml is None:

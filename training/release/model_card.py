@@ -268,12 +268,12 @@ def render(model_dir: Path, run: Path | None) -> str:
         out.append(f"- Of the {clean['pitch_substitutions']} test pitches written in place of another, "
                    f"{pct(clean['pitch_off_one_step'])} are one staff position off, {pct(clean['pitch_off_two_steps'])} two, "
                    f"{pct(clean['pitch_off_octave'])} an octave: the model mostly finds the note and misplaces it by a step.")
-    places = (clean or {}).get("pitch_missed_by_place")
-    if places and all(places[place]["missed"] is not None for place in ("staff", "ledger", "chord")):
-        out.append(f"- Gold pitches the model misses (substituted or left out): {pct(places['staff']['missed'])} of the "
-                   f"{places['staff']['gold']} in the staff, {pct(places['ledger']['missed'])} of the "
-                   f"{places['ledger']['gold']} on ledger lines, {pct(places['chord']['missed'])} of the "
-                   f"{places['chord']['gold']} added to a chord.")
+    places = (clean or {}).get("pitch_missed_by_place") or {}
+    where = {"staff": "in the staff", "ledger": "on ledger lines", "chord": "added to a chord"}
+    missed = [f"{pct(part['missed'])} of the {part['gold']} {where[place]}" for place, part in places.items()
+              if part["missed"] is not None]
+    if missed:
+        out.append("- Gold pitches the model misses (substituted or left out): " + ", ".join(missed) + ".")
     if clean and clean.get("key_right") is not None:
         line = f"- Signatures: the key a system opens with is right on {pct(clean['key_right'])} of {clean['keys_judged']} test systems"
         if clean.get("time_right") is not None:
