@@ -87,6 +87,15 @@ def test_convert_lmx_writes_musicxml_and_midi(omr, gold_systems):
     assert report.startswith("**2 system(s)")
 
 
+def test_convert_lmx_points_at_a_system_whose_key_stands_alone(omr):
+    system = "measure key:fifths:{} time beats:2 beat-type:4 clef:G2 G4 half"
+    _, _, report = omr.convert_lmx("\n\n".join(system.format(k) for k in (0, -1, 0, 2)))
+    assert "- system 2 opens with 1 flat, systems 1 and 3 with no sharps or flats: check its key signature" in report
+    assert "system 4 opens" not in report  # a key that goes on changing is not flagged
+    _, _, report = omr.convert_lmx("\n\n".join(system.format(k) for k in (0, -1, -1)))
+    assert "check its key signature" not in report
+
+
 def test_convert_lmx_reports_errors_and_underfull_measures(omr):
     _, _, report = omr.convert_lmx("clef:G2 measure time beats:4 beat-type:4 G4 quarter bogus-token")
     assert "minor error" in report

@@ -7,6 +7,7 @@ import pytest
 
 from acai_hf import join_systems, measure_validity, to_midi
 from acai_hf.music.joining import join_systems_with_errors
+from acai_hf.music.key_check import key_in_words, lone_keys
 from acai_hf.music.musicxml_schema import validate_musicxml
 from conftest import load_vectors
 
@@ -137,3 +138,17 @@ def test_notes_without_a_staff_go_on_staff_one_and_still_make_music():
     assert len(parsed.parts) == 1
     assert [p.nameWithOctave for p in parsed.flatten().pitches] == ["C4", "G4", "A4"]
     assert len(to_midi(score)) > 60
+
+
+def test_a_key_changed_inside_the_system_before_is_the_one_in_force():
+    changed = "measure key:fifths:0 clef:G2 G4 whole measure key:fifths:3 C5 whole"
+    opens_in_a = "measure key:fifths:3 clef:G2 A4 whole"
+    assert lone_keys([changed, "measure key:fifths:0 clef:G2 C5 whole", opens_in_a])[0].neighbours_key == "key:fifths:3"
+    assert lone_keys([changed, opens_in_a, opens_in_a]) == []
+    assert lone_keys(["measure clef:G2 G4 whole"] * 3) == []  # no key read: nothing to compare
+
+
+def test_keys_in_words():
+    assert [key_in_words(f"key:fifths:{n}") for n in (-2, -1, 0, 1, 7)] == [
+        "2 flats", "1 flat", "no sharps or flats", "1 sharp", "7 sharps"]
+    assert key_in_words("key:fifths:x") == "key:fifths:x"
