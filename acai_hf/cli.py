@@ -4,7 +4,8 @@ Every input (an image, a PDF, or a folder of them) becomes OUT_DIR/<name>.musicx
 (the LMX of one system per paragraph): its pages are loaded as the app loads them, their systems are
 found, cropped and transcribed in batches, as the app does (acai_hf/transcription.py). A bad input
 (also a pipe or a device: only regular files are read) is reported and skipped; a system whose music
-cannot be joined or played is left out of the score with a warning; the exit status is 1 when any
+cannot be joined or played is left out of the score with a warning, and a system whose key stands
+alone between two that agree is named in a warning (acai_hf/music/key_check.py); the exit status is 1 when any
 input failed, 2 when nothing could start (no model, bad options, -o naming a file).
 
 Under `accelerate launch -m acai_hf transcribe ...` each process takes its share of the inputs (and
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from acai_hf.atomic_write import write_atomically
 from acai_hf.model.loading import MODEL_ENV, ModelNotFound, load, resolve_model
+from acai_hf.music.key_check import lone_key_warning, lone_keys
 from acai_hf.page.page_input import PageInputError, load_pages_from_path
 from acai_hf.transcription import transcribe_pages
 
@@ -46,6 +48,7 @@ class Outcome:
     files: list = field(default_factory=list)
     left_out: dict = field(default_factory=dict)  # system index (0-based) -> why it is not in the score
     page_errors: dict = field(default_factory=dict)  # page number -> why no systems were found on it
+    lone_keys: list = field(default_factory=list)  # key_check.LoneKey: systems whose key stands alone
 
 
 def safe_stem(filename: str) -> str:
@@ -130,7 +133,7 @@ def transcribe_job(job: Job, out: Path, model, processor, args, progress) -> Out
         write_atomically(path, lambda temporary, data=data: temporary.write_bytes(data))
     page_errors = {number: page.error for number, page in enumerate(found, start=1) if page.error}
     return Outcome(job, systems=len(score.systems), measures=sum(score.measure_counts), files=list(files),
-                   left_out=score.left_out, page_errors=page_errors)
+                   left_out=score.left_out, page_errors=page_errors, lone_keys=lone_keys(score.systems))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -216,6 +219,8 @@ def run_transcribe(args) -> int:
             for index, why in outcome.left_out.items():
                 print(f"warning: {outcome.job.path}: system {index + 1} is left out of the score: {why}",
                       file=sys.stderr)
+            for lone in outcome.lone_keys:
+                print(f"warning: {outcome.job.path}: {lone_key_warning(lone)}", file=sys.stderr)
     if failed:
         print(f"{len(failed)} of {len(outcomes)} inputs failed.", file=sys.stderr)
     return 1 if failed else 0

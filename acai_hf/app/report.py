@@ -3,7 +3,7 @@ plainly named), why systems were left out, a key that stands alone, and the deli
 import math
 
 from acai_hf.model.calibration import LIKELY_POOR, Calibration
-from acai_hf.music.key_check import key_in_words, lone_keys
+from acai_hf.music.key_check import lone_key_warning, lone_keys
 from acai_hf.music.score import Score
 
 ERRORS_SHOWN = 5  # per system in the report
@@ -78,9 +78,7 @@ def report_markdown(score: Score, errors_per_system: int = ERRORS_SHOWN, uncheck
     lines += [f"- system {i + 1} is left out of the score: {why}" for i, why in score.left_out.items()]
     lines += [f"- the {stage} failed for the whole score ({why}); the other downloads stand"
               for stage, why in score.stage_errors.items()]
-    lines += [f"- system {lone.system + 1} opens with {key_in_words(lone.key)}, systems {lone.system} and "
-              f"{lone.system + 2} with {key_in_words(lone.neighbours_key)}: check its key signature"
-              for lone in lone_keys(score.systems)]
+    lines += [f"- {lone_key_warning(lone)}" for lone in lone_keys(score.systems)]
     if estimates and score.systems:
         lines.append(f"- {calibration_text(calibration)}")
         edited = list(edited) + [False] * (len(score.systems) - len(edited))

@@ -48,3 +48,10 @@ def key_in_words(key: str) -> str:
     kind = "sharp" if fifths > 0 else "flat"
     count = abs(fifths)
     return f"{count} {kind}{'s' if count > 1 else ''}"
+
+
+def lone_key_warning(lone: LoneKey) -> str:
+    """What to tell the reader about one system whose key stands alone (1-based system numbers)."""
+    number = lone.system + 1
+    return (f"system {number} opens with {key_in_words(lone.key)}, systems {number - 1} and {number + 1} with "
+            f"{key_in_words(lone.neighbours_key)}: check its key signature")
