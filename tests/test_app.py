@@ -382,6 +382,21 @@ def test_a_bad_system_is_named_in_the_page_tab_and_the_summary(omr, page, gold_s
     assert result["left_out"] == [2]
     assert [entry["error"] is None for entry in result["systems"]] == [True, False, True]
     assert result["systems"][1]["measures"] == 0 and result["measures"] == 2 * gold.split().count("measure")
+    assert [entry["key_warning"] for entry in result["systems"]] == [None] * 3
+
+
+def test_the_summary_names_a_system_whose_key_stands_alone(omr, page):
+    from acai_hf.app.handlers import summary
+    from acai_hf.transcription import assemble
+
+    workspace, value, _, _ = omr.load(page)
+    workspace, _ = omr.transcribe(workspace, value, constrained=False)
+    system = "measure key:fifths:{} time beats:2 beat-type:4 clef:G2 G4 half"
+    texts = [system.format(fifths) for fifths in (2, 3, 2)]
+    workspace, rendered = omr.rerender(workspace, texts)
+    assert "- system 2 opens with 3 sharps, systems 1 and 3 with 2 sharps: check its key signature" in rendered.report
+    result = summary(workspace, assemble([system.lmx for system in workspace.systems]))
+    assert [entry["key_warning"] is None for entry in result["systems"]] == [True, False, True]
 
 
 def test_boxes_are_counted_and_measured_before_anything_is_cropped(omr, page):

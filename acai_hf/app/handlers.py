@@ -13,6 +13,7 @@ from acai_hf.app.session import RequestDirs, session_of
 from acai_hf.app.user_errors import UserError
 from acai_hf.app.workspace import System, Workspace, annotator_value, open_pages, store_annotator, system_crops
 from acai_hf.model.calibration import LIKELY_POOR, Calibration
+from acai_hf.music.key_check import lone_key_warning, lone_keys
 from acai_hf.music.score import Score
 from acai_hf.transcription import assemble, read_systems
 
@@ -194,6 +195,7 @@ class OmrApp:
 
 def summary(workspace: Workspace, score: Score, calibration: Calibration | None = None) -> dict:
     counts = score.measures_per_system()
+    key_warnings = {lone.system: lone_key_warning(lone) for lone in lone_keys(score.systems)}
     systems = []
     for index, system in enumerate(workspace.systems):
         known = system.confidence is not None and math.isfinite(system.confidence)  # JSON has no NaN
@@ -205,6 +207,7 @@ def summary(workspace: Workspace, score: Score, calibration: Calibration | None 
         if counts is not None:
             entry["measures"] = counts[index]
         entry["error"] = score.left_out.get(index)  # why it is not in the score; None when it is
+        entry["key_warning"] = key_warnings.get(index)  # its key stands alone between two that agree
         systems.append(entry)
     return {
         "pages": len(workspace.pages),
