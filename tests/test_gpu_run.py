@@ -109,6 +109,20 @@ def test_time_plan_fills_the_time_left_and_counts_evaluations():
     assert plan(200, 10.0, 50, 20, eval_seconds=30) == (200, 0.0)  # no time left: nothing more
 
 
+def test_pace_is_the_last_stretch_at_todays_batch_without_its_evaluations(tmp_path):
+    log = tmp_path / "train.csv"
+    # 1 s a step at batch 8 to step 40; resumed from step 20 (a branch) at batch 16, 2 s a step,
+    # with a 60-s evaluation in step 50
+    rows = [(step, float(step), 8) for step in range(1, 41)]
+    rows += [(step, 20.0 + 2 * (step - 20) + (60 if step >= 50 else 0), 16) for step in range(21, 61)]
+    log.write_text("step,elapsed_s,images\n" + "".join(f"{s},{e},{i}\n" for s, e, i in rows))
+    last_step, last_s, rate = step_budget.pace(log)
+    assert (last_step, last_s) == (60, 160.0) and rate == pytest.approx(0.5)
+    log.write_text("step,elapsed_s\n1,1.0\n")
+    with pytest.raises(ValueError, match="fewer than two steps"):
+        step_budget.pace(log)
+
+
 def test_time_plan_of_a_wsd_run_starts_at_its_plateau_checkpoint(tmp_path, capsys):
     run = tmp_path / "run"
     run.mkdir()

@@ -4,8 +4,9 @@
                                    [--max-steps M] [--start RUN/stable]
     -> prints "TOTAL_STEPS MAX_MINUTES" (and how it got them on stderr)
 
-The pace comes from a short calibration run's RUN/train.csv (its second half: the first steps are fed
-from batches the data workers made ahead, and warm-up kernels are slow). The cosine schedule is a function
+The pace comes from RUN/train.csv: a short calibration run's, or the run's own log, where only its last stretch
+at today's global batch counts (its second half: the first steps are fed from batches the data workers
+made ahead, and warm-up kernels are slow). The cosine schedule is a function
 of step / total steps, so a total that matches the time left lets the learning rate reach its floor just
 as the time runs out, where a guessed total would stop it half-way (too many steps) or waste the machine
 (too few). `--max-minutes` remains the hard stop if the pace changes. A WSD run (--decay-steps) lengthened
@@ -20,16 +21,28 @@ from pathlib import Path
 from training.run.checkpointing import latest_checkpoint, read_state
 
 SAVE_SECONDS = 10  # the last checkpoint, final/ and the curves after the loop
+EVALUATION_PAUSE = 5  # a logged step that took this many times the median held a dev evaluation
 
 
 def pace(train_csv) -> tuple[int, float, float]:
-    """(last step, its elapsed seconds, steps per second over the second half of the logged steps)."""
+    """(last step, its elapsed seconds, steps per second): the mean seconds a step over the second half of the
+    last stretch of the log run as it runs now, without the pauses of its evaluations (plan() adds those).
+
+    The stretch ends at the last row and goes back while the steps rise and each step's global batch
+    (`images`) stays the last one's: a log that holds a resumed branch, or steps at another batch or on
+    another number of processes, would otherwise give a pace the run no longer has."""
     with open(train_csv, newline="") as file:
-        rows = [(int(row["step"]), float(row["elapsed_s"])) for row in csv.DictReader(file)]
-    if len(rows) < 2:
-        raise ValueError(f"{train_csv}: fewer than two steps logged, no pace to measure")
-    (first_step, first_s), (last_step, last_s) = rows[(len(rows) - 1) // 2], rows[-1]
-    return last_step, last_s, (last_step - first_step) / max(last_s - first_s, 1e-9)
+        rows = [(int(row["step"]), float(row["elapsed_s"]), row.get("images") or None) for row in csv.DictReader(file)]
+    start = len(rows) - 1
+    while start > 0 and rows[start - 1][0] < rows[start][0] and rows[start - 1][2] == rows[-1][2]:
+        start -= 1
+    stretch = rows[start + (len(rows) - start) // 2:] if len(rows) - start >= 4 else rows[start:]
+    if len(stretch) < 2:
+        raise ValueError(f"{train_csv}: fewer than two steps logged in a row, no pace to measure")
+    seconds = sorted((b_s - a_s) / (b - a) for (a, a_s, _), (b, b_s, _) in zip(stretch, stretch[1:]))
+    typical = seconds[len(seconds) // 2]
+    kept = [value for value in seconds if value <= EVALUATION_PAUSE * typical]
+    return rows[-1][0], rows[-1][1], len(kept) / max(sum(kept), 1e-9)
 
 
 def plan(done: int, rate: float, seconds: float, startup: float, eval_every: int = 0, eval_seconds: float = 0.0,
