@@ -5,8 +5,8 @@ Every input (an image, a PDF, or a folder of them) becomes OUT_DIR/<name>.musicx
 found, cropped and transcribed in batches, as the app does (acai_hf/transcription.py). A bad input
 (also a pipe or a device: only regular files are read) is reported and skipped; a system whose music
 cannot be joined or played is left out of the score with a warning, and a system whose key stands
-alone between two that agree is named in a warning (acai_hf/music/key_check.py); the exit status is 1 when any
-input failed, 2 when nothing could start (no model, bad options, -o naming a file).
+alone between two that agree is named in a warning (acai_hf/music/key_check.py); the exit status is
+1 when any input failed, 2 when nothing could start (no model, bad options, -o naming a file).
 
 Under `accelerate launch -m acai_hf transcribe ...` each process takes its share of the inputs (and
 its own GPU). Output names are fixed before the inputs are shared out, so they never collide.
