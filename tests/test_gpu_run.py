@@ -121,6 +121,9 @@ def test_pace_is_the_last_stretch_at_todays_batch_without_its_evaluations(tmp_pa
     log.write_text("step,elapsed_s\n1,1.0\n")
     with pytest.raises(ValueError, match="fewer than two steps"):
         step_budget.pace(log)
+    log.write_text("step,elapsed_s\n")
+    with pytest.raises(ValueError, match="no steps logged"):
+        step_budget.pace(log)
 
 
 def test_time_plan_of_a_wsd_run_starts_at_its_plateau_checkpoint(tmp_path, capsys):

@@ -33,6 +33,8 @@ def pace(train_csv) -> tuple[int, float, float]:
     another number of processes, would otherwise give a pace the run no longer has."""
     with open(train_csv, newline="") as file:
         rows = [(int(row["step"]), float(row["elapsed_s"]), row.get("images") or None) for row in csv.DictReader(file)]
+    if not rows:
+        raise ValueError(f"{train_csv}: no steps logged, no pace to measure")
     start = len(rows) - 1
     while start > 0 and rows[start - 1][0] < rows[start][0] and rows[start - 1][2] == rows[-1][2]:
         start -= 1
