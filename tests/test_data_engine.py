@@ -10,7 +10,10 @@ from datasets import Dataset, load_dataset
 from PIL import Image
 
 from training.data import checks, plan, render, slicing
+from training.data.__main__ import main as data_main
 from training.data.build import BuildConfig, build
+from training.data.loaders import load_system_dataset
+from training.data.mixing import make_mix
 from training.data.montage import montage
 from training.data.sources import corpus, grand_staff, reduction
 from training.data.sources.procedural import generate_piece
@@ -234,3 +237,26 @@ def test_stats_and_montage(tiny_build, tmp_path):
     coloured = np.asarray(Image.open(out).convert("RGB"), dtype=int)
     red = (coloured[..., 0] > 180) & (coloured[..., 1] < 80) & (coloured[..., 2] < 80)
     assert red.sum() > 50  # the noteheads' boxes are drawn
+
+
+def test_mix_links_builds_train_shards_beside_one_builds_dev_and_test(tiny_build, tmp_path, capsys):
+    folder, counts = tiny_build
+    second = tmp_path / "second"
+    (second / "data").mkdir(parents=True)
+    for shard in (folder / "data").glob("train-*.parquet"):
+        (second / "data" / shard.name).symlink_to(shard)  # a second build with the same rows, renamed
+    data_main(["mix", str(folder), str(second), "--eval-from", str(folder), "--out", str(tmp_path / "mix")])
+    assert "shards linked" in capsys.readouterr().out
+    mixed = load_system_dataset(tmp_path / "mix")
+    assert len(mixed["train"]) == 2 * counts["train"]
+    assert len(mixed["dev"]) == counts["dev"] and len(mixed["test"]) == counts["test"]
+    assert "dev and test" in (tmp_path / "mix" / "README.md").read_text()
+
+    with pytest.raises(FileExistsError, match="not empty"):
+        make_mix(tmp_path / "mix", [folder], folder)
+    with pytest.raises(ValueError, match="share a folder name"):
+        make_mix(tmp_path / "twice", [folder, folder], folder)
+    with pytest.raises(FileNotFoundError, match="not an engine build"):
+        make_mix(tmp_path / "missing", [tmp_path / "nowhere"], folder)
+    with pytest.raises(FileNotFoundError, match="no dev shards"):
+        make_mix(tmp_path / "no-dev", [folder], second)

@@ -3,6 +3,7 @@
   python -m training.data build --out DIR --systems N --seed S --workers W [--mix procedural=0.7,...]
   python -m training.data stats DIR
   python -m training.data montage DIR [--n 20] [--split train] [--boxes] --out montage.png
+  python -m training.data mix --out MIX --eval-from BUILD BUILD [BUILD ...]
 """
 import argparse
 import logging
@@ -38,6 +39,11 @@ def main(argv=None):
     montage.add_argument("--columns", type=int, default=2)
     montage.add_argument("--boxes", action="store_true", help="draw each token's box on its image, by kind")
 
+    mix = commands.add_parser("mix", help="a folder of symlinks: builds' train shards, one build's dev and test")
+    mix.add_argument("builds", type=Path, nargs="+", help="engine builds whose train shards the mix holds")
+    mix.add_argument("--out", type=Path, required=True, help="new folder for the mix")
+    mix.add_argument("--eval-from", type=Path, required=True, help="the build whose dev and test the mix keeps")
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     if args.command == "build":
@@ -57,6 +63,11 @@ def main(argv=None):
         from training.data.stats import report
 
         print(report(args.dir))
+    elif args.command == "mix":
+        from training.data.mixing import make_mix
+
+        counts = make_mix(args.out, args.builds, args.eval_from)
+        print(" ".join(f"{split}={n}" for split, n in counts.items()), f"shards linked in {args.out}")
     else:
         from training.data.montage import montage as make_montage
 

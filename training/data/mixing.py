@@ -1,0 +1,48 @@
+"""A training mix: several engine builds' train shards with one build's dev and test, as a folder of symlinks.
+
+Runs train on the union of builds while dev and test stay one build's, so that dev figures stay comparable
+from run to run (the loader reads a mix's `<split>/*.parquet` like any engine output). The shards are linked,
+not copied: a mix costs no disk, and its builds must stay where they are.
+"""
+from pathlib import Path
+
+EVALUATION_SPLITS = ("dev", "test")
+
+
+def make_mix(out: Path, builds: list[Path], evaluation: Path) -> dict[str, int]:
+    """Links every build's train shards and `evaluation`'s dev and test shards into out/<split>/.
+
+    Shards are named `<build folder>-<shard>`. Returns the shards linked per split.
+    """
+    out = Path(out).expanduser()
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"{out}: not empty; a mix is made once, into a new folder")
+    sources = {"train": [], "dev": [], "test": []}
+    for build in builds:
+        sources["train"] += [(build, shard) for shard in _shards(build, "train")]
+    for split in EVALUATION_SPLITS:
+        sources[split] = [(evaluation, shard) for shard in _shards(evaluation, split)]
+    names = [f"{Path(build).name}-{shard.name}" for build, shard in sources["train"]]
+    if len(set(names)) != len(names):
+        raise ValueError("two builds share a folder name; their shards would collide in the mix")
+
+    for split, shards in sources.items():
+        folder = out / split
+        folder.mkdir(parents=True, exist_ok=True)
+        for build, shard in shards:
+            (folder / f"{Path(build).name}-{shard.name}").symlink_to(shard.resolve())
+    lines = [f"# {out.name}", "", "A training mix (`python -m training.data mix`): symlinks, not copies.", "",
+             *[f"- train: `{Path(build).expanduser().resolve()}`" for build in dict.fromkeys(builds)],
+             f"- dev and test: `{Path(evaluation).expanduser().resolve()}`", ""]
+    (out / "README.md").write_text("\n".join(lines), encoding="utf-8")
+    return {split: len(shards) for split, shards in sources.items()}
+
+
+def _shards(build: Path, split: str) -> list[Path]:
+    build = Path(build).expanduser()
+    if not (build / "data").is_dir():
+        raise FileNotFoundError(f"{build}: not an engine build (no data/ folder)")
+    shards = sorted((build / "data").glob(f"{split}-*.parquet"))
+    if not shards:
+        raise FileNotFoundError(f"{build}: no {split} shards in data/")
+    return shards
