@@ -1,5 +1,6 @@
 """Data engine: slicing ground truth, the image-vs-truth checks, corpus reductions, and tiny builds
 (determinism, resume after an interrupt, stats, montage)."""
+import json
 import random
 import re
 
@@ -251,6 +252,8 @@ def test_mix_links_builds_train_shards_beside_one_builds_dev_and_test(tiny_build
     assert len(mixed["train"]) == 2 * counts["train"]
     assert len(mixed["dev"]) == counts["dev"] and len(mixed["test"]) == counts["test"]
     assert "dev and test" in (tmp_path / "mix" / "README.md").read_text()
+    recorded = json.loads((tmp_path / "mix" / "mix.json").read_text())
+    assert recorded == {"train": [str(folder.resolve()), str(second.resolve())], "eval_from": str(folder.resolve())}
 
     with pytest.raises(FileExistsError, match="not empty"):
         make_mix(tmp_path / "mix", [folder], folder)

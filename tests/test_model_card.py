@@ -48,7 +48,7 @@ def test_a_start_from_outside_the_runs_is_named_and_ends_the_chain(tmp_path):
     chain = lineage(run)
     assert chain == [{"run": str(export), "external": True},
                      {"run": "run", "steps": 3, "hours": 6 / 3600, "images": 24, "machine": None,
-                      "dataset": None}]
+                      "dataset": None, "datasets": []}]
 
 
 def test_lineage_goes_through_a_shipped_model_folder_and_names_each_runs_machine(tmp_path):
@@ -147,3 +147,24 @@ def test_the_card_says_which_gold_pitches_are_missed_where_there_are_any(tmp_pat
     lines = [line for line in render(tmp_path, None).splitlines() if line.startswith("- Gold pitches")]
     assert lines == ["- Gold pitches the model misses (substituted or left out): 20.0% of the 10 in the staff, "
                      "40.0% of the 5 on ledger lines."]
+
+
+def test_a_run_that_switched_data_on_a_resume_names_every_data_set_it_read(tmp_path):
+    from training.release.model_card import data_line, other_data_lines
+    from training.run.folder import datasets_read, record_dataset
+
+    run = make_run(tmp_path / "run", steps=10)
+    record_dataset(run, "~/mix-a", 0)
+    record_dataset(run, "~/mix-a", 4)  # resumed on the same data: nothing new
+    record_dataset(run, "~/mix-b", 6)  # resumed at step 6 on a larger mix
+    assert datasets_read(run) == ["~/mix-a", "~/mix-b"]
+    assert [link["datasets"] for link in lineage(run)] == [["~/mix-a", "~/mix-b"]]
+    assert [link["datasets"] for link in lineage(run, step=5)] == [["~/mix-a"]]  # weights from before the switch
+    lines = other_data_lines(lineage(run), "~/mix-b")
+    assert len(lines) == 1 and "`~/mix-a` (`run`)" in lines[0]
+    assert other_data_lines(lineage(run, step=5), "~/mix-a") == []
+    record_dataset(run, "~/mix-a", 5)  # resumed from a checkpoint before the switch: the switch is forgotten
+    assert datasets_read(run) == ["~/mix-a"]
+
+    mixed = data_line("~/mix-b", None, {"train": ["/c/data-v3", "/c/data-v9-piano"], "eval_from": "/c/data-v3"})
+    assert "`data-v3`, `data-v9-piano` (`python -m training.data mix`)" in mixed and "dev and test `data-v3`'s" in mixed

@@ -297,7 +297,12 @@ def test_a_run_folder_of_before_resumes_exactly(dataset_dir, tmp_path):
 def test_resume_may_lengthen_training_and_change_lr(dataset_dir, tmp_path):
     out = tmp_path / "run"
     train_cli.main(tiny_args(dataset_dir, out, "--stop-at", "3"))
-    train_cli.main(["--resume", str(out), "--total-steps", "8", "--lr", "5e-4", "--dev-limit", "0"])
+    larger = tmp_path / "larger-mix"  # the same rows under another name, as a resume onto a new mix names it
+    larger.symlink_to(dataset_dir, target_is_directory=True)
+    train_cli.main(["--resume", str(out), "--total-steps", "8", "--lr", "5e-4", "--dev-limit", "0",
+                    "--dataset", str(larger)])
+    read = json.loads((out / "datasets.json").read_text())  # the model card names both
+    assert read == [{"step": 0, "dataset": str(dataset_dir)}, {"step": 3, "dataset": str(larger)}]
     header, *rows = read_csv_rows(out)
     assert [int(r[0]) for r in rows] == list(range(1, 9))
     tf = [float(r[header.index("tf_prob")]) for r in rows]

@@ -4,6 +4,7 @@ Runs train on the union of builds while dev and test stay one build's, so that d
 from run to run (the loader reads a mix's `<split>/*.parquet` like any engine output). The shards are linked,
 not copied: a mix costs no disk, and its builds must stay where they are.
 """
+import json
 from pathlib import Path
 
 EVALUATION_SPLITS = ("dev", "test")
@@ -31,9 +32,12 @@ def make_mix(out: Path, builds: list[Path], evaluation: Path) -> dict[str, int]:
         folder.mkdir(parents=True, exist_ok=True)
         for build, shard in shards:
             (folder / f"{Path(build).name}-{shard.name}").symlink_to(shard.resolve())
+    # mix.json for the model card, README.md for people, as a build writes build.json and README.md
+    recorded = {"train": [str(Path(build).expanduser().resolve()) for build in builds],
+                "eval_from": str(Path(evaluation).expanduser().resolve())}
+    (out / "mix.json").write_text(json.dumps(recorded, indent=1))
     lines = [f"# {out.name}", "", "A training mix (`python -m training.data mix`): symlinks, not copies.", "",
-             *[f"- train: `{Path(build).expanduser().resolve()}`" for build in dict.fromkeys(builds)],
-             f"- dev and test: `{Path(evaluation).expanduser().resolve()}`", ""]
+             *[f"- train: `{build}`" for build in recorded["train"]], f"- dev and test: `{recorded['eval_from']}`", ""]
     (out / "README.md").write_text("\n".join(lines), encoding="utf-8")
     return {split: len(shards) for split, shards in sources.items()}
 

@@ -5,6 +5,7 @@ import json
 import re
 from pathlib import Path
 
+from training.run.folder import datasets_read
 from training.run.logs import read_csv
 
 
@@ -59,7 +60,8 @@ def images_seen(rows: list[dict], steps: int, args: dict) -> int:
 
 def lineage(run: Path, step: int | None = None) -> list[dict]:
     """The runs the weights went through, first to last, following each run's `--init-from` back while
-    it names a folder of another training run: [{run, steps (up to the step passed on), hours, images}].
+    it names a folder of another training run: [{run, steps (up to the step passed on), hours, images, machine,
+    dataset (the last run's), datasets (each it read, first to last)}].
     A start from a shipped model folder whose run is not on this machine continues with the chain that
     folder recorded; a start from anything else (e.g. an MAE export) is the first entry, as {run, external: True}."""
     chain, seen = [], set()
@@ -70,7 +72,8 @@ def lineage(run: Path, step: int | None = None) -> list[dict]:
         steps = int(rows[-1]["step"]) if rows else 0
         chain.append({"run": run.name, "steps": steps, "hours": float(rows[-1]["elapsed_s"]) / 3600 if rows else 0.0,
                       "images": images_seen(rows, steps, args),
-                      "machine": read_json(run / "machine.json"), "dataset": args.get("dataset")})
+                      "machine": read_json(run / "machine.json"), "dataset": args.get("dataset"),
+                      "datasets": datasets_read(run, steps) or ([args["dataset"]] if args.get("dataset") else [])})
         if not args.get("init_from"):
             break
         # a start from a shipped model folder names the run its weights came from (training.supervised.train records it)

@@ -129,10 +129,15 @@ def hardware_line(chain: list[dict]) -> str:
     return ", ".join(parts)
 
 
-def data_line(dataset, build: dict | None) -> str:
-    """The last run's data: one build of our engine (its build.json), or a folder joining several."""
+def data_line(dataset, build: dict | None, mix: dict | None = None) -> str:
+    """The last run's data: one build of our engine (its build.json), a mix of builds (`training.data mix`'s
+    mix.json), or a folder joining several some other way."""
     reserved = ("Reserved pieces (`training/data/reserved_pieces.txt`) are never trained on; they form the test "
                 "split.")
+    if mix:
+        builds = ", ".join(f"`{Path(build).name}`" for build in mix["train"])
+        return (f"- Data: `{dataset}`, the train splits of {builds} (`python -m training.data mix`), dev and test "
+                f"`{Path(mix['eval_from']).name}`'s; how each build was made is in `training/README.md`. {reserved}")
     if not build:
         return (f"- Data: `{dataset}`, not a single build of our engine (no build.json): how it was made is in "
                 f"`training/README.md`. {reserved}")
@@ -142,11 +147,13 @@ def data_line(dataset, build: dict | None) -> str:
 
 
 def other_data_lines(chain: list[dict], last_dataset) -> list[str]:
-    """Runs of the chain that trained on another build than the last run (e.g. one made on a GPU machine)."""
+    """Data sets of the chain other than the one the last run ends on (an earlier run's, one made on a GPU
+    machine, the one a run read before a resume switched it), each with the runs that read it."""
     others: dict[str, list[str]] = {}
     for link in chain:
-        if not link.get("external") and link.get("dataset") and link["dataset"] != last_dataset:
-            others.setdefault(link["dataset"], []).append(link["run"])
+        for dataset in [] if link.get("external") else link.get("datasets") or [link.get("dataset")]:
+            if dataset and dataset != last_dataset and link["run"] not in others.get(dataset, []):
+                others.setdefault(dataset, []).append(link["run"])
     return [f"- Also trained on `{dataset}` (" + ", ".join("`" + run + "`" for run in runs) + "); how it was built "
             "is in `training/README.md`." for dataset, runs in others.items()]
 
@@ -171,6 +178,7 @@ def training_facts(run: Path | None, step: int | None = None, recorded: list[dic
              "hours": sum(link["hours"] for link in runs), "images": sum(link["images"] for link in runs), "dev": dev}
     dataset = Path(str(args.get("dataset", ""))).expanduser()
     facts["build"] = read_json(dataset / "build.json") if dataset.is_dir() else None
+    facts["mix"] = read_json(dataset / "mix.json") if dataset.is_dir() else None
     return facts
 
 
@@ -219,7 +227,7 @@ def render(model_dir: Path, run: Path | None) -> str:
            "```", "",
            "## Training", ""]
     if facts:
-        out += [data_line(args.get("dataset"), build),
+        out += [data_line(args.get("dataset"), build, facts.get("mix")),
                 *other_data_lines(facts["chain"], args.get("dataset")),
                 f"- {facts['steps']} optimizer steps in all ({facts['images']:,} system images; "
                 f"{batch_phrase(args, facts['chain'])} in the last run, each run's in its `args.json`), "

@@ -222,7 +222,7 @@ def prepare(args) -> Prepared:
     train_log = CSVLog(out / "train.csv", resume_step=step if step else None) if is_main else None
     dev_log = CSVLog(out / "dev.csv", resume_step=step if step else None) if is_main else None
     board = tensorboard_writer(out / "tb") if is_main else None
-    record_start(out, args, accelerator, precision)
+    record_start(out, args, accelerator, precision, step=step)
     if is_main:
         print(f"{count_parameters(model):,} parameters, precision {precision}, {len(train)} train / {len(dev)} dev "
               f"systems, {steps_per_epoch} steps per epoch, {total_steps} steps, warm-up {warmup_steps}, "
