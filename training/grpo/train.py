@@ -156,7 +156,7 @@ def main(argv=None):
     average = _gradient_averager(accelerator) if world > 1 else None
     step = state["step"]
     log = CSVLog(out / "grpo_log.csv", resume_step=step if step else None) if is_main else None
-    record_start(out, args, accelerator, precision, args_file="grpo_args.json")
+    record_start(out, args, accelerator, precision, args_file="grpo_args.json", step=step)
     accelerator.print(f"GRPO: {sum(p.numel() for p in params):,} decoder parameters trained, {len(train)} images, "
                       f"{args.total_steps} steps, groups of {args.group_size}, precision {precision}")
 

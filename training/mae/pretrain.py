@@ -129,7 +129,7 @@ def main(argv=None):
     model, optimizer = accelerator.prepare(model, optimizer)
     step = state["step"]
     log = CSVLog(out / "mae_log.csv", resume_step=step if step else None) if is_main else None
-    record_start(out, args, accelerator, precision, args_file="mae_args.json")
+    record_start(out, args, accelerator, precision, args_file="mae_args.json", step=step)
     accelerator.print(f"MAE {args.preset}: {sum(p.numel() for p in model.parameters()):,} parameters, "
                       f"{len(rows)} images, {total_steps} steps, lr {lr:.2e}, precision {precision}")
 
