@@ -40,18 +40,21 @@ def record_start(out: Path, args, accelerator, precision: str, args_file: str = 
 def record_dataset(out: Path, dataset, step: int) -> None:
     """Appends to <out>/datasets.json ([{step, dataset}]) when the run starts reading another data set. A
     resume from an earlier checkpoint forgets the entries after it, as it cuts train.csv back."""
-    path = out / DATASETS
-    history = [entry for entry in (json.loads(path.read_text()) if path.is_file() else []) if entry["step"] < step]
+    history = [entry for entry in _dataset_history(out) if entry["step"] < step]
     if dataset and (not history or history[-1]["dataset"] != str(dataset)):
         history.append({"step": step, "dataset": str(dataset)})
-    path.write_text(json.dumps(history, indent=1))
+    (out / DATASETS).write_text(json.dumps(history, indent=1))
 
 
 def datasets_read(run: Path, step: int | None = None) -> list[str]:
     """The data sets a run read up to `step` (all of them when None), first to last, from its datasets.json."""
+    # an entry at step S was first read by step S + 1; a run of no steps still names the data it began on
+    return [entry["dataset"] for entry in _dataset_history(run) if step is None or entry["step"] < max(step, 1)]
+
+
+def _dataset_history(run: Path) -> list[dict]:
     path = run / DATASETS
-    history = json.loads(path.read_text()) if path.is_file() else []
-    return [entry["dataset"] for entry in history if step is None or entry["step"] < max(step, 1)]
+    return json.loads(path.read_text()) if path.is_file() else []
 
 
 
