@@ -1,6 +1,6 @@
 """Command line of the data engine.
 
-  python -m training.data build --out DIR --systems N --seed S --workers W [--mix procedural=0.7,...]
+  python -m training.data build --out DIR --systems N --seed S --workers W [--mix procedural=0.7,...] [--transpose P]
   python -m training.data stats DIR
   python -m training.data montage DIR [--n 20] [--split train] [--boxes] --out montage.png
   python -m training.data mix --out MIX --eval-from BUILD BUILD [BUILD ...]
@@ -26,6 +26,7 @@ def main(argv=None):
     build.add_argument("--dev-fraction", type=float, default=0.05)
     build.add_argument("--units-per-shard", type=int, default=4, help="pieces per parquet shard")
     build.add_argument("--test-pieces", type=int, default=None, help="only the first K reserved pieces")
+    build.add_argument("--transpose", type=float, default=0.0, help="share of train corpus excerpts moved to another key")
 
     stats = commands.add_parser("stats", help="token lengths, LMX vocabulary and geometry coverage per split")
     stats.add_argument("dir", type=Path)
@@ -56,6 +57,7 @@ def main(argv=None):
             dev_fraction=args.dev_fraction,
             units_per_shard=args.units_per_shard,
             test_pieces=args.test_pieces,
+            transpose=args.transpose,
         )
         counts = run_build(args.out, config, workers=args.workers)
         print(" ".join(f"{split}={n}" for split, n in counts.items()), f"systems in {args.out}")

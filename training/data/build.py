@@ -18,7 +18,7 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -43,6 +43,7 @@ class BuildConfig:
     dev_fraction: float = 0.05
     units_per_shard: int = 4
     test_pieces: int | None = None  # None: every reserved piece
+    transpose: float = 0.0  # share of train corpus excerpts moved to another key
 
     def target(self, split: str) -> int | None:
         dev = round(self.systems * self.dev_fraction)
@@ -53,7 +54,7 @@ class BuildConfig:
         if split == "test":
             return plan.test_units(self.seed, self.test_pieces)[first : first + self.units_per_shard]
         indices = range(first, first + self.units_per_shard)
-        return [plan.plan_unit(self.seed, self.mix, split, index) for index in indices]
+        return [plan.plan_unit(self.seed, self.mix, split, index, self.transpose) for index in indices]
 
     def test_shards(self) -> int:
         return math.ceil(len(plan.test_units(self.seed, self.test_pieces)) / self.units_per_shard)
@@ -139,7 +140,9 @@ def check_settings(out: Path, config: BuildConfig):
     path = out / "build.json"
     settings = asdict(config)
     if path.exists():
-        previous = json.loads(path.read_text())
+        # settings added since a build was made take their default (what that build did)
+        previous = {f.name: f.default for f in fields(BuildConfig) if f.default is not MISSING}
+        previous |= json.loads(path.read_text())
         if previous != settings:
             raise SystemExit(f"{out} holds a build with other settings: {previous}; use another --out")
     else:

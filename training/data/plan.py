@@ -7,7 +7,7 @@ test split is every reserved corpus piece, each rendered once and whole.
 import random
 from dataclasses import dataclass
 
-from training.data.sources import corpus
+from training.data.sources import corpus, transposition
 from training.data.sources.procedural import generate_piece
 
 DEFAULT_MIX = {"procedural": 0.7, "corpus-piano": 0.1, "chorale": 0.1, "quartet": 0.1}
@@ -24,6 +24,7 @@ class Unit:
     seed: int  # engraving, excerpt and procedural difficulty all follow from it
     difficulty: float = 0.5  # procedural only
     max_measures: int | None = None  # corpus only: None renders the whole piece
+    semitones: int = 0  # corpus only: the excerpt moved to another key (transposition.py)
 
     @property
     def piece_id(self) -> str:
@@ -43,8 +44,9 @@ def parse_mix(text: str) -> dict[str, float]:
     return mix
 
 
-def plan_unit(seed: int, mix: dict[str, float], split: str, index: int) -> Unit:
-    """The index-th train or dev unit of a build."""
+def plan_unit(seed: int, mix: dict[str, float], split: str, index: int, transpose: float = 0.0) -> Unit:
+    """The index-th train or dev unit of a build. `transpose`: the share of train corpus excerpts moved to
+    another key (dev stays as written, so that its figures measure real pieces)."""
     rng = random.Random(f"{seed}/{split}/{index}")
     source = rng.choices(list(mix), weights=list(mix.values()))[0]
     if source == "procedural":
@@ -52,7 +54,11 @@ def plan_unit(seed: int, mix: dict[str, float], split: str, index: int) -> Unit:
         return Unit(split, index, source, piece, rng.getrandbits(32), difficulty=round(rng.random(), 3))
     piece = rng.choice(corpus.pieces(source, split))
     max_measures = rng.randint(*EXCERPT_MEASURES)
-    return Unit(split, index, source, piece, rng.getrandbits(32), max_measures=max_measures)
+    engraving_seed = rng.getrandbits(32)
+    semitones = 0
+    if transpose > 0 and split == "train" and rng.random() < transpose:  # no draw at 0: older builds stay
+        semitones = rng.choice(transposition.SEMITONES)
+    return Unit(split, index, source, piece, engraving_seed, max_measures=max_measures, semitones=semitones)
 
 
 def test_units(seed: int, limit: int | None = None) -> list[Unit]:
@@ -68,4 +74,4 @@ def unit_musicxml(unit: Unit) -> str:
     """The MusicXML the unit renders."""
     if unit.source == "procedural":
         return generate_piece(int(unit.piece), unit.difficulty)
-    return corpus.load_piece(unit.piece, random.Random(unit.seed), unit.max_measures)
+    return corpus.load_piece(unit.piece, random.Random(unit.seed), unit.max_measures, unit.semitones)

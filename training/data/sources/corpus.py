@@ -17,7 +17,7 @@ from lxml import etree as ET
 from music21 import common
 
 from training.data import slicing
-from training.data.sources import grand_staff, reduction
+from training.data.sources import grand_staff, reduction, transposition
 
 SOURCES = ("corpus-piano", "chorale", "quartet")
 RESERVED_LIST = Path(__file__).parents[1] / "reserved_pieces.txt"
@@ -150,9 +150,10 @@ def four_parts(score: ET._Element, by_name: bool) -> list[ET._Element]:
     return parts
 
 
-def load_piece(path: str, rng: random.Random, max_measures: int | None = None) -> str:
+def load_piece(path: str, rng: random.Random, max_measures: int | None = None, semitones: int = 0) -> str:
     """MusicXML of the piece, or of a random excerpt of at most max_measures measures (an excerpt
-    starts like a system: key and clefs stated, the time signature only if that measure changes it)."""
+    starts like a system: key and clefs stated, the time signature only if that measure changes it),
+    moved `semitones` to another key where it can be spelled so (transposition.py), else as written."""
     score = read_score(path)
     n_measures = len(score.find("part").findall("measure"))
     length = n_measures if max_measures is None else min(n_measures, max_measures)
@@ -162,4 +163,7 @@ def load_piece(path: str, rng: random.Random, max_measures: int | None = None) -
     else:
         parts = four_parts(score, by_name=source_of(path) == "chorale")
         part = reduction.reduce_to_grand_staff(parts, start, start + length)
+    moved = transposition.transposed(part, semitones) if semitones else None
+    if moved is not None:
+        part = moved
     return slicing.to_string(grand_staff.to_score(part))
