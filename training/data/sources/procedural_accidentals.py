@@ -3,9 +3,8 @@ earlier in the measure on the same staff line, none on tied continuations, plus 
 import random
 
 from training.data.sources.procedural_model import Measure, staff_of_voice
-from training.data.sources.procedural_pitch import key_signature_alters
+from training.data.sources.procedural_pitch import ACCIDENTAL_OF_ALTER, key_signature_alters
 
-ACCIDENTAL_NAMES = {-2: "flat-flat", -1: "flat", 0: "natural", 1: "sharp", 2: "double-sharp"}
 OLD_STYLE = {(2, 1): "natural-sharp", (-2, -1): "natural-flat"}  # (alter in force, new alter)
 
 
@@ -28,10 +27,10 @@ def set_accidentals(measures: list[Measure], courtesy: float, rng: random.Random
                     in_force[line] = pitch.alter
                     if pitch.alter != current:
                         name = OLD_STYLE.get((current, pitch.alter)) if rng.random() < 0.3 else None
-                        note.accidentals.append((name or ACCIDENTAL_NAMES[pitch.alter], ""))
+                        note.accidentals.append((name or ACCIDENTAL_OF_ALTER[pitch.alter], ""))
                     elif (first_on_line and previous_alters[staff].get(line, pitch.alter) != pitch.alter
                           and rng.random() < courtesy):
-                        note.accidentals.append((ACCIDENTAL_NAMES[pitch.alter], rng.choice(("", "cautionary", "parentheses"))))
+                        note.accidentals.append((ACCIDENTAL_OF_ALTER[pitch.alter], rng.choice(("", "cautionary", "parentheses"))))
                     else:
                         note.accidentals.append(None)
             previous_alters[staff] = {line: alter for line, alter in in_force.items() if alter != key[line[0]]}

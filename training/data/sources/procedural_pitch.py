@@ -14,6 +14,7 @@ PIANO_LOWEST = 21  # A0
 PIANO_HIGHEST = 108  # C8
 
 CHROMATIC_SEMITONE_UP = 7  # on the line of fifths: C -> C#
+ACCIDENTAL_OF_ALTER = {-2: "flat-flat", -1: "flat", 0: "natural", 1: "sharp", 2: "double-sharp"}  # MusicXML names
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,8 +8,8 @@ import math
 from lxml import etree as ET
 
 from training.data.sources import grand_staff
+from training.data.sources.procedural_pitch import ACCIDENTAL_OF_ALTER
 
-ACCIDENTAL_OF_ALTER = {-2: "flat-flat", -1: "flat", 0: "natural", 1: "sharp", 2: "double-sharp"}
 SHARP_ORDER = "FCGDAEB"
 # (voice, staff, stem) of the four parts, high to low
 REDUCTION_VOICES = (("1", "1", "up"), ("2", "1", "down"), ("5", "2", "up"), ("6", "2", "down"))

@@ -11,9 +11,8 @@ import copy
 from lxml import etree as ET
 
 from training.data.sources.procedural_pitch import (
-    NATURAL_SEMITONE, PIANO_HIGHEST, PIANO_LOWEST, STEP_ORDER, Pitch, spell,
+    ACCIDENTAL_OF_ALTER, NATURAL_SEMITONE, PIANO_HIGHEST, PIANO_LOWEST, STEP_ORDER, Pitch, spell,
 )  # fmt: skip
-from training.data.sources.reduction import ACCIDENTAL_OF_ALTER
 
 SEMITONES = (-5, -4, -3, -2, -1, 1, 2, 3, 4, 5)  # up to a fourth either way: ranges stay playable
 MAX_KEY_FIFTHS = 7
