@@ -101,6 +101,8 @@ def test_a_build_made_before_the_setting_resumes(tmp_path):
     check_settings(tmp_path, BuildConfig(systems=10, seed=2))  # the missing setting reads as its default
     with pytest.raises(SystemExit):
         check_settings(tmp_path, BuildConfig(systems=10, seed=2, transpose=0.5))
+    with pytest.raises(ValueError, match="from 0 to 1"):
+        BuildConfig(systems=10, transpose=1.5)
 
 
 def test_a_transposed_excerpt_renders_into_rows_in_the_new_key():

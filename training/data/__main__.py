@@ -50,15 +50,18 @@ def main(argv=None):
     if args.command == "build":
         from training.data.build import BuildConfig, build as run_build
 
-        config = BuildConfig(
-            systems=args.systems,
-            seed=args.seed,
-            mix=args.mix,
-            dev_fraction=args.dev_fraction,
-            units_per_shard=args.units_per_shard,
-            test_pieces=args.test_pieces,
-            transpose=args.transpose,
-        )
+        try:
+            config = BuildConfig(
+                systems=args.systems,
+                seed=args.seed,
+                mix=args.mix,
+                dev_fraction=args.dev_fraction,
+                units_per_shard=args.units_per_shard,
+                test_pieces=args.test_pieces,
+                transpose=args.transpose,
+            )
+        except ValueError as error:
+            parser.error(str(error))
         counts = run_build(args.out, config, workers=args.workers)
         print(" ".join(f"{split}={n}" for split, n in counts.items()), f"systems in {args.out}")
     elif args.command == "stats":

@@ -45,6 +45,10 @@ class BuildConfig:
     test_pieces: int | None = None  # None: every reserved piece
     transpose: float = 0.0  # share of train corpus excerpts moved to another key
 
+    def __post_init__(self):
+        if not 0.0 <= self.transpose <= 1.0:
+            raise ValueError(f"--transpose is a share of the corpus excerpts, from 0 to 1, not {self.transpose}")
+
     def target(self, split: str) -> int | None:
         dev = round(self.systems * self.dev_fraction)
         return {"train": self.systems - dev, "dev": dev}.get(split)
