@@ -28,9 +28,9 @@ def fifths_shift(semitones: int, keys: list[int]) -> int | None:
 
 def moved(step: str, alter: int, octave: int, semitones: int, shift: int) -> Pitch:
     """A pitch moved `semitones` up, spelled `shift` fifths along the line of fifths."""
-    new_step, new_alter = spell(Pitch(step, alter, octave).fifths + shift)
-    midi = Pitch(step, alter, octave).midi + semitones
-    octave_base = midi - NATURAL_SEMITONE[new_step] - new_alter
+    source = Pitch(step, alter, octave)
+    new_step, new_alter = spell(source.fifths + shift)
+    octave_base = source.midi + semitones - NATURAL_SEMITONE[new_step] - new_alter
     return Pitch(new_step, new_alter, octave_base // 12 - 1)
 
 
