@@ -324,6 +324,9 @@ def test_a_wsd_run_is_lengthened_from_its_plateau_not_its_annealed_end(dataset_d
     assert [int(r[0]) for r in rows] == list(range(1, 10))  # the annealed branch's steps 5-6 are logged anew
     assert lr[:8] == [pytest.approx(1e-4)] * 8 and lr[8] < 1e-4  # on the plateau; only the last step falls
     assert latest_checkpoint(out / "stable").name == "step-0000007" and (out / "final").is_dir()
+    # the annealed branch's rows left train.csv but are kept: the fall that made final/ is history
+    branch = (out / "train.branch-0000005-0000006.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in branch] == ["step", "5", "6"]
 
 
 def test_sigterm_ends_the_run_after_its_step_with_that_steps_checkpoint(dataset_dir, tmp_path):

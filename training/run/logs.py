@@ -7,15 +7,26 @@ from pathlib import Path
 
 
 class CSVLog:
-    """One CSV per stream (train.csv, dev.csv). Rows after `resume_step` are dropped on open:
-    a resumed run rewrites the steps after its checkpoint instead of logging them twice."""
+    """One CSV per stream (train.csv, dev.csv). Rows after `resume_step` leave the file on open: a
+    resumed run rewrites the steps after its checkpoint instead of logging them twice. They are kept
+    beside it as <stem>.branch-<first>-<last>.csv, since a run lengthened from its plateau (stable/)
+    leaves behind a branch whose rows (the LR's fall, what was shipped) are history, not duplicates."""
 
     def __init__(self, path, resume_step: int | None = None):
         self.path = Path(path)
         self.fields = None
         if self.path.exists() and resume_step is not None:
             with open(self.path, newline="") as f:
-                rows = [row for row in csv.DictReader(f) if int(row["step"]) <= resume_step]
+                every_row = list(csv.DictReader(f))
+            rows = [row for row in every_row if int(row["step"]) <= resume_step]
+            left_behind = [row for row in every_row if int(row["step"]) > resume_step]
+            if left_behind:
+                steps = [int(row["step"]) for row in left_behind]
+                branch = self.path.with_name(f"{self.path.stem}.branch-{min(steps):07d}-{max(steps):07d}.csv")
+                with open(branch, "w", newline="") as f:
+                    writer = csv.DictWriter(f, list(left_behind[0]))
+                    writer.writeheader()
+                    writer.writerows(left_behind)
             if rows:
                 self.fields = list(rows[0])
                 with open(self.path, "w", newline="") as f:
