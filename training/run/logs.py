@@ -16,23 +16,16 @@ class CSVLog:
         self.path = Path(path)
         self.fields = None
         if self.path.exists() and resume_step is not None:
-            with open(self.path, newline="") as f:
-                every_row = list(csv.DictReader(f))
+            every_row = read_csv(self.path)
             rows = [row for row in every_row if int(row["step"]) <= resume_step]
             left_behind = [row for row in every_row if int(row["step"]) > resume_step]
             if left_behind:
                 steps = [int(row["step"]) for row in left_behind]
                 branch = self.path.with_name(f"{self.path.stem}.branch-{min(steps):07d}-{max(steps):07d}.csv")
-                with open(branch, "w", newline="") as f:
-                    writer = csv.DictWriter(f, list(left_behind[0]))
-                    writer.writeheader()
-                    writer.writerows(left_behind)
+                write_csv(branch, list(left_behind[0]), left_behind)
             if rows:
                 self.fields = list(rows[0])
-                with open(self.path, "w", newline="") as f:
-                    writer = csv.DictWriter(f, self.fields)
-                    writer.writeheader()
-                    writer.writerows(rows)
+                write_csv(self.path, self.fields, rows)
             else:
                 self.path.unlink()
         elif self.path.exists():
@@ -43,10 +36,7 @@ class CSVLog:
         if added and self.fields is not None:  # a new column (e.g. dev SER after a CE-only row): widen the file
             rows = read_csv(self.path)
             self.fields += added
-            with open(self.path, "w", newline="") as f:
-                writer = csv.DictWriter(f, self.fields)
-                writer.writeheader()
-                writer.writerows(rows)
+            write_csv(self.path, self.fields, rows)
         new = self.fields is None
         if new:
             self.fields = list(row)
@@ -64,6 +54,14 @@ def tensorboard_writer(log_dir):
     except ImportError:
         return None
     return SummaryWriter(str(log_dir))
+
+
+def write_csv(path, fields: list[str], rows: list[dict]) -> None:
+    """The whole file anew: a header and `rows` (missing cells left empty)."""
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fields)
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def read_csv(path) -> list[dict]:
