@@ -142,6 +142,40 @@ def test_signature_weight_adds_the_signature_tokens_ce_again_and_logs_the_plain_
     assert signature_weights(processor.tokenizer, 1.0) is None
 
 
+def test_clef_weight_weighs_the_clef_tokens_only():
+    processor = default_processor(AcaiOMRConfig.from_preset("tiny"))
+    vocab = processor.tokenizer.get_vocab()
+    weights = signature_weights(processor.tokenizer, 1.0, clef_weight=5.0)
+    assert weights[vocab["clef:G2"]] == 5.0 and weights[vocab["clef:F4"]] == 5.0
+    assert weights[vocab["key:fifths:0"]] == 1.0 and weights[vocab["C4"]] == 1.0
+    both = signature_weights(processor.tokenizer, 3.0, clef_weight=5.0)
+    assert both[vocab["beats:3"]] == 3.0 and both[vocab["clef:G2"]] == 5.0
+    with pytest.raises(SystemExit, match="--clef-weight"):
+        signature_weights(processor.tokenizer, 1.0, clef_weight=0.0)
+
+
+def test_dev_reading_judges_the_clef_changes_at_their_own_positions(engine_rows):
+    from acai_hf.metrics.clef_changes import opening_length
+    from training.release.dev_evaluation import clef_change_rows, evaluate_reading
+    from training.run.launch import make_accelerator
+
+    processor = default_processor(AcaiOMRConfig.from_preset("tiny"))
+    model = AcaiOMRForConditionalGeneration.from_preset("tiny").eval()
+    row = decoded(engine_rows[0])
+    tokens = row["lmx"].split()
+    at = opening_length(tokens) + 3
+    changing = dict(row, lmx=" ".join(tokens[:at] + ["clef:G2", "staff:2"] + tokens[at:]))
+    lmx_only = Dataset.from_list([{"lmx": row["lmx"]}, {"lmx": changing["lmx"]}])
+    assert [r["lmx"] for r in clef_change_rows(lmx_only, 8)] == [changing["lmx"]]
+    # a model that says clef:G2 everywhere reads every clef change and no key (one position off would read none)
+    bump = torch.zeros(model.config.decoder.vocab_size)
+    bump[processor.tokenizer.convert_tokens_to_ids("clef:G2")] = 1e4
+    model.get_output_embeddings().register_forward_hook(lambda module, inputs, output: output + bump)
+    read = evaluate_reading(model, processor, [changing, row], make_accelerator("fp32"), 2,
+                            kinds=("clef_change", "key"))
+    assert read == {"dev_clef_change_top1": 1.0, "dev_key_top1": 0.0}
+
+
 def test_dense_loss_weighs_each_tokens_column():
     model = AcaiOMRForConditionalGeneration.from_preset("tiny")
     set_dense_head(model, 0.2)

@@ -154,6 +154,24 @@ def test_signatures_judge_the_opening_key_and_time_only_where_the_gold_prints_th
     assert signature_accuracy([later], [later])["time_right"] is None
 
 
+def test_clef_changes_are_the_clefs_after_a_systems_opening():
+    from acai_hf.metrics.clef_changes import clef_change_accuracy, clef_change_positions, clef_changes, opening_length
+
+    gold = ("measure key:fifths:0 time beats:4 beat-type:4 clef:G2 staff:1 clef:F4 staff:2 C4 voice:1 half staff:1 "
+            "backup half C3 voice:5 quarter staff:2 clef:G2 staff:2 C4 quarter staff:2 measure clef:F4 staff:2 "
+            "C3 voice:5 whole staff:2")
+    tokens = gold.split()
+    assert tokens[opening_length(tokens)] == "C4" and opening_length(["measure", "key:fifths:0"]) == 2
+    assert [tokens[i + 1] for i in clef_change_positions(tokens)] == ["staff:2", "staff:2"]
+    assert clef_changes(gold) == {("clef:G2", "staff:2"): 1, ("clef:F4", "staff:2"): 1}
+    missed = gold.replace(" clef:G2 staff:2 C4", " C4")  # the opening's clef:G2 staff:1 stays
+    wrong_staff = gold.replace("clef:G2 staff:2 C4", "clef:G2 staff:1 C4")
+    result = clef_change_accuracy([missed, wrong_staff, gold], [gold, gold, gold])
+    assert result["clef_changes_gold"] == 6 and result["clef_changes_written"] == 5
+    assert result["clef_changes_read"] == 4 / 6 and result["clef_changes_right"] == 4 / 5
+    assert clef_change_accuracy(["measure clef:G2 staff:1"], ["measure clef:G2 staff:1"])["clef_changes_read"] is None
+
+
 def test_pitch_errors_are_measured_in_staff_positions():
     from acai_hf.metrics.pitch_errors import pitch_error_distances, staff_position, substituted_pitches
 

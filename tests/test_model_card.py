@@ -149,6 +149,19 @@ def test_the_card_says_which_gold_pitches_are_missed_where_there_are_any(tmp_pat
                      "40.0% of the 5 on ledger lines."]
 
 
+def test_the_card_counts_the_clef_changes_read_where_the_test_split_has_any(tmp_path):
+    from training.release.model_card import render
+
+    shipped = Path(__file__).resolve().parents[1] / "checkpoints" / "acai-omr-small" / "eval-test.json"
+    clean = {**json.loads(shipped.read_text()), "clef_changes_gold": 24, "clef_changes_written": 10,
+             "clef_changes_read": 5 / 24, "clef_changes_right": 0.5}
+    (tmp_path / "eval-test.json").write_text(json.dumps(clean))
+    lines = [line for line in render(tmp_path, None).splitlines() if line.startswith("- Clef changes")]
+    assert len(lines) == 1 and lines[0].startswith("- Clef changes inside a system: 5 of the 24 on the test split read")
+    (tmp_path / "eval-test.json").write_text(json.dumps({**clean, "clef_changes_gold": 0, "clef_changes_read": None}))
+    assert "- Clef changes" not in render(tmp_path, None)
+
+
 def test_a_run_that_switched_data_on_a_resume_names_every_data_set_it_read(tmp_path):
     from training.release.model_card import data_line, other_data_lines
     from training.run.folder import datasets_read, record_dataset

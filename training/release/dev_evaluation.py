@@ -1,7 +1,8 @@
 """The supervised trainer's periodic dev evaluation, on a fixed dev subset: teacher-forced CE with each
 system's own image and with its neighbour's (how much the image helps), the same on pitch tokens, the
 geometry signals' measurements, and greedy decoding scored like evaluate.py (its `decode` and `score`);
-and on dev rows that print a time signature, whether the key and time signature tokens are read.
+and, teacher-forced, whether the key and time signature tokens are read (on dev rows that print a time
+signature) and the clef changes (on dev rows that change clef).
 """
 import time
 
@@ -10,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from lmx.linearization.vocabulary import PITCH_TOKENS
 
+from acai_hf.metrics.clef_changes import clef_change_positions
 from acai_hf.metrics.signatures import KEY_PREFIX, TIME_PREFIXES, opening_signatures
 from training.geometry.metrics import geometry_metrics, geometry_sums
 from training.release.evaluate import decode, score
@@ -89,41 +91,56 @@ def time_signature_rows(dev, limit: int) -> list[dict]:
     return dev_subset(dev.select(printing), limit) if printing else []
 
 
+def clef_change_rows(dev, limit: int) -> list[dict]:
+    """Up to `limit` dev rows, spread alike, among those that change clef after their opening."""
+    changing = [index for index, lmx in enumerate(dev["lmx"]) if clef_change_positions(lmx.split())]
+    return dev_subset(dev.select(changing), limit) if changing else []
+
+
+def _with_prefixes(prefixes):
+    return lambda tokens: [index for index, token in enumerate(tokens) if token.startswith(prefixes)]
+
+
+# which label positions of a row each reading judges, from its LMX tokens
+READINGS = {"time": _with_prefixes(TIME_PREFIXES), "key": _with_prefixes(KEY_PREFIX),
+            "clef_change": clef_change_positions}
+
+
 @torch.no_grad()
-def evaluate_signatures(model, processor, rows, accelerator, batch_size: int) -> dict:
-    """Teacher-forced top-1 on the tokens that write a time signature (beats:*, beat-type:*) and a key
-    (key:*), over `rows` (time_signature_rows): whether the model reads them from the image or says the
-    commonest (the model shipped in session 12 wrote 4/4 on 42 of the 44 test systems that print a time
-    signature, the 9 not in 4/4 among them)."""
+def evaluate_reading(model, processor, rows, accelerator, batch_size: int, kinds=("time", "key")) -> dict:
+    """Teacher-forced top-1 on the tokens of each of `kinds` (READINGS) over `rows`: on rows that print a
+    time signature (time_signature_rows), the time signature (beats:*, beat-type:*) and key (key:*), whether
+    the model reads them or says the commonest (the model shipped in session 12 wrote 4/4 on 42 of the 44
+    test systems that print one); on rows that change clef (clef_change_rows), the clef changes."""
     from training.batches.collate import SystemCollator
 
     model.eval()
     # images and labels only: the trainer's dev collator would also make geometry targets nobody reads here
     collator = SystemCollator(processor, max_label_length=model.config.decoder.max_position_embeddings)
-    vocab = processor.tokenizer.get_vocab()
-    kinds = {"time": [i for t, i in vocab.items() if t.startswith(TIME_PREFIXES)],
-             "key": [i for t, i in vocab.items() if t.startswith(KEY_PREFIX)]}
-    ids = {kind: torch.tensor(found, device=accelerator.device) for kind, found in kinds.items()}
     right, judged = dict.fromkeys(kinds, 0), dict.fromkeys(kinds, 0)
     for start in range(0, len(rows), batch_size):
-        batch = collator(rows[start: start + batch_size])
+        chunk = rows[start: start + batch_size]
+        batch = collator(chunk)
         labels = batch["labels"].to(accelerator.device)
         with accelerator.autocast():
             logits = model(pixel_values=batch["pixel_values"].to(accelerator.device),
                            pixel_mask=batch["pixel_mask"].to(accelerator.device), labels=labels).logits
-        guess = logits.argmax(-1)
-        for kind in kinds:
-            mask = torch.isin(labels, ids[kind])
-            right[kind] += int((guess[mask] == labels[mask]).sum())
-            judged[kind] += int(mask.sum())
+        hit = (logits.argmax(-1) == labels).cpu()
+        for row_index, row in enumerate(chunk):  # label position i holds LMX token i (no start token)
+            tokens = row["lmx"].split()
+            for kind in kinds:
+                positions = [i for i in READINGS[kind](tokens) if i < labels.shape[1]]
+                right[kind] += int(hit[row_index, positions].sum())
+                judged[kind] += len(positions)
     model.train()
     return {f"dev_{kind}_top1": right[kind] / judged[kind] for kind in kinds if judged[kind]}
 
 
 def main(argv=None) -> dict:
     """python -m training.release.dev_evaluation MODEL --dataset D [--split dev] [--limit 64]: the trainer's
-    signature reading (evaluate_signatures) for a saved model, on the rows of a split that print a time
-    signature; to compare models that were trained before the trainer measured it."""
+    readings (evaluate_reading) for a saved model: key and time signature on the rows of a split that print a
+    time signature, clef changes on those that change clef; to compare models trained before the trainer
+    measured them."""
     import argparse
 
     from acai_hf.model.loading import load
@@ -134,20 +151,25 @@ def main(argv=None) -> dict:
     parser.add_argument("model")
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--split", default="dev")
-    parser.add_argument("--limit", type=int, default=64, help="rows that print a time signature")
+    parser.add_argument("--limit", type=int, default=64, help="rows that print a time signature, and as many that change clef")
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     model, processor = load(args.model)
-    rows = time_signature_rows(load_system_dataset(args.dataset, args.split), args.limit)
-    metrics = evaluate_signatures(model, processor, rows, make_accelerator("fp32"), batch_size=8)
+    split = load_system_dataset(args.dataset, args.split)
+    accelerator = make_accelerator("fp32")
+    rows = time_signature_rows(split, args.limit)
+    metrics = evaluate_reading(model, processor, rows, accelerator, batch_size=8)
     metrics["rows"] = len(rows)
+    changing = clef_change_rows(split, args.limit)
+    metrics.update(evaluate_reading(model, processor, changing, accelerator, 8, kinds=("clef_change",)))
+    metrics["clef_change_rows"] = len(changing)
     print(" ".join(f"{name}={value:.4g}" for name, value in metrics.items()))
     return metrics
 
 
-__all__ = ["dev_subset", "evaluate_dev", "evaluate_signatures", "time_signature_rows"]
+__all__ = ["READINGS", "clef_change_rows", "dev_subset", "evaluate_dev", "evaluate_reading", "time_signature_rows"]
 
 
 if __name__ == "__main__":

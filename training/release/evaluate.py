@@ -1,5 +1,5 @@
 """Evaluate a model on a split: SER (all tokens, pitches, the rest), TEDn, clean delinearization, filled
-measures, key and time signatures, speed.
+measures, key and time signatures, clef changes, speed.
 
     python -m training.release.evaluate MODEL --dataset D --split test [--limit N | --sample N] [--num-beams K]
                                         [--augment]
@@ -23,6 +23,7 @@ from acai_hf.music.measure_lengths import measure_validity
 from acai_hf.metrics.error_kinds import ser_by_kind
 from acai_hf.metrics.ser import corpus_ser
 from acai_hf.metrics.pitch_errors import pitch_error_distances, pitch_misses_by_place
+from acai_hf.metrics.clef_changes import clef_change_accuracy
 from acai_hf.metrics.signatures import signature_accuracy
 from acai_hf.metrics.tedn import corpus_tedn
 from acai_hf.music.joining import join_systems
@@ -69,7 +70,8 @@ def ser_of_kind(predictions, gold_lmx, is_kind) -> float:
 def score(predictions, gold_lmx, gold_musicxml=None, workers=1, sources=None) -> dict:
     """Corpus SER and TEDn (micro-averaged), SER of the pitch tokens and of all others, share of
     predictions that delinearize without any error, share of judged measures that fill their length,
-    opening key and time signatures read right (acai_hf.metrics.signatures), how far wrong pitches are off
+    opening key and time signatures read right (acai_hf.metrics.signatures), clef changes inside systems read
+    (acai_hf.metrics.clef_changes), how far wrong pitches are off
     and which gold pitches are missed, in the staff, on ledger lines or in chords (acai_hf.metrics.pitch_errors),
     and the SER split by the kind of token the errors fall on (acai_hf.metrics.error_kinds).
     Without gold MusicXML, TEDn compares with the delinearized gold LMX. With each system's `sources`
@@ -90,6 +92,7 @@ def score(predictions, gold_lmx, gold_musicxml=None, workers=1, sources=None) ->
         "measure_fill": fill_share(fills),
         "measures_judged": judged,
         **signature_accuracy(predictions, gold_lmx),
+        **clef_change_accuracy(predictions, gold_lmx),
         **pitch_error_distances(predictions, gold_lmx),
         "pitch_missed_by_place": pitch_misses_by_place(predictions, gold_lmx),
         "ser_by_kind": ser_by_kind(predictions, gold_lmx),

@@ -291,6 +291,11 @@ def render(model_dir: Path, run: Path | None) -> str:
                 line += f", but on only {right} of the {clean['times_not_4_4_judged']} not in 4/4"
             line += " (a wrong one on a piece's first system makes every measure of the score look wrong)"
         out.append(line + ".")
+    if clean and clean.get("clef_changes_gold"):
+        read = round(clean["clef_changes_read"] * clean["clef_changes_gold"])
+        out.append(f"- Clef changes inside a system: {read} of the {clean['clef_changes_gold']} on the test split read "
+                   f"(same clef, same staff), {clean['clef_changes_written']} written; a missed one puts every later "
+                   "note of its staff a third or a sixth off.")
     if clean and clean.get("by_source"):
         kinds = [f"{source} {pct(kind['ser'])} ({kind['systems']} systems, pitches {pct(kind['ser_pitch'])})"
                  for source, kind in clean["by_source"].items()]

@@ -77,6 +77,9 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
     a("--signature-weight", type=float, default=1.0,
       help="weight of key and time signature tokens (key:*, beats:*, beat-type:*) in the CE and the dense loss "
            "(1: like any token); one token each, yet a wrong one spoils every measure after it")
+    a("--clef-weight", type=float, default=1.0,
+      help="weight of clef tokens (clef:*) in the CE and the dense loss (1: like any token); the clef changes "
+           "inside a system are about 0.1%% of tokens, and a missed one puts every later note of its staff off")
     a("--decoder-group-size", type=int, default=4,
       help="sequences per decoder pass, grouped by label length (0: the whole padded batch; same loss)")
     # data

@@ -15,6 +15,7 @@ from accelerate.utils import set_seed
 from lmx.linearization.vocabulary import PITCH_TOKENS
 
 import acai_hf  # noqa: F401  (registers the Auto classes)
+from acai_hf.metrics.clef_changes import CLEF_PREFIX
 from acai_hf.metrics.signatures import is_signature_token, opening_signatures
 from acai_hf.model.configuration_acai import AcaiOMRConfig
 from acai_hf.model.image_processing_acai import checked_width_scale
@@ -24,7 +25,7 @@ from training.batches.loader import batch_loader
 from training.batches.splits import SystemRows, load_splits
 from training.batches.width_buckets import WidthBucketSampler, aspect_ratios
 from training.data.schema import GEOMETRY_COLUMNS
-from training.release.dev_evaluation import dev_subset, time_signature_rows
+from training.release.dev_evaluation import clef_change_rows, dev_subset, time_signature_rows
 from training.run.checkpointing import best_metrics, load_checkpoint
 from training.run.fast_path import align_optimizer_state, channels_last_stem
 from training.run.folder import record_start, run_folder
@@ -52,7 +53,8 @@ class Prepared:
     loader: torch.utils.data.DataLoader
     with_geometry: bool
     dev_rows: list
-    signature_rows: list  # dev rows that print a time signature (dev_evaluation.evaluate_signatures)
+    signature_rows: list  # dev rows that print a time signature (dev_evaluation.evaluate_reading)
+    clef_change_rows: list  # dev rows that change clef after their opening (the same)
     dev_collator: SystemCollator
     total_steps: int
     warmup_steps: int
@@ -128,16 +130,20 @@ def set_dense_head(model, weight: float):
         model._init_weights(model.dense_head)  # with the prior bias
 
 
-def signature_weights(tokenizer, weight: float):
-    """(V,) token weights: `weight` for the key and time signature tokens, 1 for the rest; None at weight 1."""
-    if weight <= 0:
-        raise SystemExit(f"--signature-weight must be positive, not {weight}")
-    if weight == 1:
+def signature_weights(tokenizer, weight: float, clef_weight: float = 1.0):
+    """(V,) token weights: `weight` for the key and time signature tokens, `clef_weight` for the clef tokens,
+    1 for the rest; None when both are 1."""
+    for name, value in (("--signature-weight", weight), ("--clef-weight", clef_weight)):
+        if value <= 0:
+            raise SystemExit(f"{name} must be positive, not {value}")
+    if weight == 1 and clef_weight == 1:
         return None
     weights = torch.ones(len(tokenizer))
     for token, index in tokenizer.get_vocab().items():
         if is_signature_token(token):
             weights[index] = weight
+        elif token.startswith(CLEF_PREFIX):
+            weights[index] = clef_weight
     return weights
 
 
@@ -184,6 +190,7 @@ def prepare(args) -> Prepared:
     loader = batch_loader(SystemRows(train, args.seed, columns), sampler, collator, args.workers, args.seed)
     dev_rows = dev_subset(dev, args.dev_limit) if is_main else []
     signature_rows = time_signature_rows(dev, args.dev_limit) if is_main else []
+    changing_rows = clef_change_rows(dev, args.dev_limit) if is_main else []
     dev_collator = SystemCollator(processor, max_label_length=max_labels, with_geometry=with_geometry,
                                   box_glyphs=args.box_glyphs)
 
@@ -203,7 +210,8 @@ def prepare(args) -> Prepared:
                                 measure_id=tokens("measure"), backup_id=tokens("backup"),
                                 box_weight=args.box_attention, corrupt_prob=args.corrupt_inputs,
                                 corrupt_ids=tokens(list(PITCH_TOKENS)) if args.corrupt_only == "pitches" else None,
-                                token_weights=signature_weights(processor.tokenizer, args.signature_weight))
+                                token_weights=signature_weights(processor.tokenizer, args.signature_weight,
+                                                                args.clef_weight))
     trainer, optimizer = accelerator.prepare(trainer, optimizer)
     model = accelerator.unwrap_model(trainer).model
 
@@ -233,6 +241,7 @@ def prepare(args) -> Prepared:
     return Prepared(args=args, accelerator=accelerator, precision=precision, out=out, model=model, processor=processor,
                     trainer=trainer, optimizer=optimizer, collator=collator, sampler=sampler, loader=loader,
                     with_geometry=with_geometry, dev_rows=dev_rows, signature_rows=signature_rows,
+                    clef_change_rows=changing_rows,
                     dev_collator=dev_collator, total_steps=total_steps,
                     warmup_steps=warmup_steps, step=step, epoch=state["epoch"], position=state["position"],
                     elapsed_s=state.get("elapsed_s", 0.0), best_value=best_value, train_log=train_log,

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from acai_hf.model.modeling_acai import count_parameters
 from training.batches.loader import micro_batches
-from training.release.dev_evaluation import evaluate_dev, evaluate_signatures
+from training.release.dev_evaluation import evaluate_dev, evaluate_reading
 from training.run.checkpointing import STABLE, save_best
 from training.run.folder import save_run_checkpoint
 from training.run.logs import plot_curves
@@ -166,8 +166,11 @@ def dev_check(run: Prepared, step: int, decode: bool = True) -> None:
         metrics = evaluate_dev(run.model, run.processor, run.dev_rows, run.dev_collator, run.accelerator,
                                args.eval_batch_size, args.decode_limit if decode else 0, args.guided_heads)
         if run.signature_rows:
-            metrics.update(evaluate_signatures(run.model, run.processor, run.signature_rows, run.accelerator,
-                                               args.eval_batch_size))
+            metrics.update(evaluate_reading(run.model, run.processor, run.signature_rows, run.accelerator,
+                                            args.eval_batch_size))
+        if run.clef_change_rows:
+            metrics.update(evaluate_reading(run.model, run.processor, run.clef_change_rows, run.accelerator,
+                                            args.eval_batch_size, kinds=("clef_change",)))
         row = {"step": step, **metrics}
         run.dev_log.write(row)
         if run.board:
