@@ -151,6 +151,7 @@ fi
 recipe=(--batch-size "$BATCH" --lr "$LR" --encoder-lr "$LR" --layer-decay 1.0 --warmup-steps "$WARMUP"
         --min-lr-ratio "$MIN_LR_RATIO" --ss-start 1.0 --augment-p "$AUGMENT_P" --box-attention 1.0 --box-glyphs
         --dense-loss 1.0 --corrupt-inputs 0.3 --corrupt-only pitches --repeat-time-signatures 3 --signature-weight 10
+        --clef-weight 10
         --decoder-group-size 0 --precision auto --workers "$TRAIN_WORKERS"
         --save-every "$SAVE_EVERY" --keep 2 --eval-every "$EVAL_EVERY" --dev-limit "$DEV_LIMIT"
         --eval-batch-size "$EVAL_BATCH" --seed "$SEED")
