@@ -22,7 +22,7 @@ from training.geometry.box_attention import box_attention_loss
 from training.geometry.targets import dense_targets, keys_in_boxes, patch_boxes
 from training.run.logs import read_csv
 from training.supervised import train as train_cli
-from training.supervised.prepare import set_dense_head, signature_weights
+from training.supervised.prepare import set_dense_head, loss_token_weights
 from training.supervised.scheduled_sampling import ScheduledSampling
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -126,7 +126,7 @@ def test_signature_weight_adds_the_signature_tokens_ce_again_and_logs_the_plain_
     batch = SystemCollator(processor, max_label_length=model.config.decoder.max_position_embeddings)(
         [decoded(row) for row in engine_rows[:2]])
     labels = batch["labels"]
-    weights = signature_weights(processor.tokenizer, 4.0)
+    weights = loss_token_weights(processor.tokenizer, 4.0)
     signature = weights[labels.clamp(min=0)] > 1
     assert (labels[:, :8] != -100).all() and signature[0].sum() >= 3  # key, beats, beat-type on a first system
     plain, weighted = ScheduledSampling(model).eval(), ScheduledSampling(model, token_weights=weights).eval()
@@ -139,19 +139,19 @@ def test_signature_weight_adds_the_signature_tokens_ce_again_and_logs_the_plain_
     expected = loss + 3.0 * token_ce[signature].sum() / (labels != -100).sum()
     assert torch.isclose(loss_weighted, expected, rtol=1e-4)
     assert weighted.parts["ce"] == pytest.approx(plain.parts["ce"], rel=1e-5)
-    assert signature_weights(processor.tokenizer, 1.0) is None
+    assert loss_token_weights(processor.tokenizer, 1.0) is None
 
 
 def test_clef_weight_weighs_the_clef_tokens_only():
     processor = default_processor(AcaiOMRConfig.from_preset("tiny"))
     vocab = processor.tokenizer.get_vocab()
-    weights = signature_weights(processor.tokenizer, 1.0, clef_weight=5.0)
+    weights = loss_token_weights(processor.tokenizer, 1.0, clef_weight=5.0)
     assert weights[vocab["clef:G2"]] == 5.0 and weights[vocab["clef:F4"]] == 5.0
     assert weights[vocab["key:fifths:0"]] == 1.0 and weights[vocab["C4"]] == 1.0
-    both = signature_weights(processor.tokenizer, 3.0, clef_weight=5.0)
+    both = loss_token_weights(processor.tokenizer, 3.0, clef_weight=5.0)
     assert both[vocab["beats:3"]] == 3.0 and both[vocab["clef:G2"]] == 5.0
     with pytest.raises(SystemExit, match="--clef-weight"):
-        signature_weights(processor.tokenizer, 1.0, clef_weight=0.0)
+        loss_token_weights(processor.tokenizer, 1.0, clef_weight=0.0)
 
 
 def test_dev_reading_judges_the_clef_changes_at_their_own_positions(engine_rows):

@@ -151,7 +151,8 @@ def main(argv=None) -> dict:
     parser.add_argument("model")
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--split", default="dev")
-    parser.add_argument("--limit", type=int, default=64, help="rows that print a time signature, and as many that change clef")
+    parser.add_argument("--limit", type=int, default=64,
+                        help="rows that print a time signature, and as many that change clef")
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args(argv)
     if args.threads:

@@ -130,7 +130,7 @@ def set_dense_head(model, weight: float):
         model._init_weights(model.dense_head)  # with the prior bias
 
 
-def signature_weights(tokenizer, weight: float, clef_weight: float = 1.0):
+def loss_token_weights(tokenizer, weight: float, clef_weight: float = 1.0):
     """(V,) token weights: `weight` for the key and time signature tokens, `clef_weight` for the clef tokens,
     1 for the rest; None when both are 1."""
     for name, value in (("--signature-weight", weight), ("--clef-weight", clef_weight)):
@@ -210,8 +210,8 @@ def prepare(args) -> Prepared:
                                 measure_id=tokens("measure"), backup_id=tokens("backup"),
                                 box_weight=args.box_attention, corrupt_prob=args.corrupt_inputs,
                                 corrupt_ids=tokens(list(PITCH_TOKENS)) if args.corrupt_only == "pitches" else None,
-                                token_weights=signature_weights(processor.tokenizer, args.signature_weight,
-                                                                args.clef_weight))
+                                token_weights=loss_token_weights(processor.tokenizer, args.signature_weight,
+                                                                 args.clef_weight))
     trainer, optimizer = accelerator.prepare(trainer, optimizer)
     model = accelerator.unwrap_model(trainer).model
 
