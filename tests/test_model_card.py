@@ -181,3 +181,14 @@ def test_a_run_that_switched_data_on_a_resume_names_every_data_set_it_read(tmp_p
 
     mixed = data_line("~/mix-b", None, {"train": ["/c/data-v3", "/c/data-v9-piano"], "eval_from": "/c/data-v3"})
     assert "`data-v3`, `data-v9-piano` (`python -m training.data mix`)" in mixed and "dev and test `data-v3`'s" in mixed
+
+
+def test_the_dev_line_says_which_dev_systems_the_ship_compared_on():
+    from training.release.model_card import dev_line
+
+    first = dev_line({"dev": {"ser": 0.19, "tedn": 0.16}, "dev_limit": 100})
+    assert first == "Dev split (the first 100 systems, when shipped by `training.release.ship`): SER 19.0%, TEDn 16.0%."
+    drawn = dev_line({"dev": {"ser": 0.2, "tedn": 0.15, "by_source": {"chorale": {"ser": 0.08},
+                                                                       "corpus-piano": {"ser": 0.36}}},
+                      "dev_per_source": 50})
+    assert "50 systems drawn from each source" in drawn and "by source chorale 8.0%, corpus-piano 36.0%." in drawn

@@ -376,6 +376,39 @@ def test_evaluate_cli_writes_json(dataset_dir, tmp_path, capsys):
     assert "give one" in capsys.readouterr().err
 
 
+def test_ship_compares_on_systems_drawn_from_each_source(dataset_dir, tmp_path, capsys):
+    from training.release import ship
+
+    run = tmp_path / "run"
+    train_cli.main(tiny_args(dataset_dir, run, "--total-steps", "1", "--dev-limit", "0"))
+    out = tmp_path / "shipped"
+    first = ship.main([str(run / "final"), "--dataset", str(dataset_dir), "--dev-per-source", "2", "--out", str(out),
+                       "--threads", "1"])
+    assert first["shipped"] and first["candidate"]["systems"] == 2  # the fixture's dev split has one source
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["dev_per_source"] == 2 and "dev_limit" not in saved
+    again = ship.main([str(run / "final"), "--dataset", str(dataset_dir), "--dev-per-source", "2", "--out", str(out),
+                       "--threads", "1"])  # the same weights are not better than themselves
+    assert not again["shipped"] and again["current"]["ser"] == again["candidate"]["ser"]
+    assert "on 2 systems" in capsys.readouterr().out
+
+
+def test_select_systems_draws_as_many_from_each_source():
+    from datasets import Dataset
+
+    from training.release.evaluate import select_systems
+
+    sources = ["procedural"] * 40 + ["chorale"] * 5 + ["corpus-piano"] * 3 + ["procedural"] * 10
+    data = Dataset.from_dict({"source": sources, "row": list(range(len(sources)))})
+    chosen = select_systems(data, per_source=4, seed=0)
+    counts = {source: chosen["source"].count(source) for source in set(sources)}
+    assert counts == {"procedural": 4, "chorale": 4, "corpus-piano": 3}  # a source with fewer gives all it has
+    assert select_systems(data, per_source=4, seed=0)["row"] == chosen["row"]  # the same for both models
+    assert select_systems(data, per_source=4, seed=1)["row"] != chosen["row"]
+    assert select_systems(data, limit=5)["row"] == [0, 1, 2, 3, 4]
+    assert len(select_systems(data)) == len(sources)
+
+
 def test_score_splits_the_ser_into_pitches_and_the_rest():
     from training.release.evaluate import score
 

@@ -1,8 +1,8 @@
 """Evaluate a model on a split: SER (all tokens, pitches, the rest), TEDn, clean delinearization, filled
 measures, key and time signatures, clef changes, speed.
 
-    python -m training.release.evaluate MODEL --dataset D --split test [--limit N | --sample N] [--num-beams K]
-                                        [--augment]
+    python -m training.release.evaluate MODEL --dataset D --split test [--limit N | --sample N | --per-source N]
+                                        [--num-beams K] [--augment]
 
 MODEL is a folder saved by training (a checkpoint, best/, final/) or a Hub id. Writes
 <out>/eval-<split>[-augmented].json and .md, and every prediction beside its gold in
@@ -143,6 +143,26 @@ def markdown_table(metrics: dict, title: str) -> str:
     return "\n".join(lines)
 
 
+def select_systems(data, limit: int | None = None, sample: int | None = None, per_source: int | None = None,
+                   seed: int = 0):
+    """The rows to decode: the first `limit`, `sample` drawn at random, or `per_source` drawn at random from each
+    source in the order the sources first appear (all rows when none is given). Seeded, so two models compared
+    on the same data read the same systems."""
+    if limit is not None:
+        return data.select(range(min(limit, len(data))))
+    if sample is not None:
+        return data.shuffle(seed=seed).select(range(min(sample, len(data))))
+    if per_source is not None:
+        rng = np.random.default_rng(seed)
+        rows_of: dict[str, list[int]] = {}
+        for index, source in enumerate(data["source"]):
+            rows_of.setdefault(source, []).append(index)
+        chosen = [index for indices in rows_of.values()
+                  for index in sorted(rng.permutation(indices)[:per_source].tolist())]
+        return data.select(chosen)
+    return data
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", help="model folder or Hub id")
@@ -151,6 +171,9 @@ def parse_args(argv=None):
     parser.add_argument("--limit", type=int, default=None, help="first N systems only")
     parser.add_argument("--sample", type=int, default=None,
                         help="N systems drawn at random (--seed) instead: e.g. seen pieces from a train split")
+    parser.add_argument("--per-source", type=int, default=None,
+                        help="N systems drawn at random (--seed) from each source, so that real music weighs as much "
+                             "as the procedural music that fills most of a dev split")
     parser.add_argument("--num-beams", type=int, default=1)
     parser.add_argument("--constrained", action="store_true", help="LMX grammar-constrained decoding")
     parser.add_argument("--augment", action="store_true", help="camera-like augmentation (seeded per row)")
@@ -164,8 +187,8 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="folder for eval-<split>.json/.md")
     args = parser.parse_args(argv)
-    if args.limit is not None and args.sample is not None:  # before the model and data load
-        parser.error("--limit takes the first systems, --sample draws them: give one")
+    if sum(n is not None for n in (args.limit, args.sample, args.per_source)) > 1:  # before the model and data load
+        parser.error("--limit takes the first systems, --sample draws them, --per-source draws from each source: give one")
     return args
 
 
@@ -179,10 +202,7 @@ def main(argv=None) -> dict:
 
     model, processor = load(args.model, int8=args.int8)
     data = load_system_dataset(args.dataset, args.split, image_column=args.image_column, lmx_column=args.lmx_column)
-    if args.limit is not None:
-        data = data.select(range(min(args.limit, len(data))))
-    if args.sample is not None:
-        data = data.shuffle(seed=args.seed).select(range(min(args.sample, len(data))))
+    data = select_systems(data, args.limit, args.sample, args.per_source, args.seed)
     images = list(data["image"])
     if args.augment:
         from training.data.augment import CameraAugment

@@ -182,6 +182,16 @@ def training_facts(run: Path | None, step: int | None = None, recorded: list[dic
     return facts
 
 
+def dev_line(shipped: dict) -> str:
+    """The dev figures training.release.ship compared on, and which dev systems those were."""
+    dev = shipped["dev"]
+    chosen = (f"{shipped['dev_per_source']} systems drawn from each source" if shipped.get("dev_per_source")
+              else f"the first {shipped.get('dev_limit')} systems")
+    sources = ", ".join(f"{source} {pct(kind['ser'])}" for source, kind in dev.get("by_source", {}).items())
+    return (f"Dev split ({chosen}, when shipped by `training.release.ship`): SER {pct(dev.get('ser'))}, "
+            f"TEDn {pct(dev.get('tedn'))}" + (f"; by source {sources}" if sources else "") + ".")
+
+
 def render(model_dir: Path, run: Path | None) -> str:
     config = read_json(model_dir / "config.json") or {}
     clean = read_json(model_dir / "eval-test.json")
@@ -254,8 +264,7 @@ def render(model_dir: Path, run: Path | None) -> str:
             "int8 weights, faster on a CPU, `python app.py --int8`).", "",
             *target_lines(clean, augmented), ""]
     if dev:
-        out += [f"Dev split ({shipped.get('dev_limit')} systems, when shipped by `training.release.ship`): "
-                f"SER {pct(dev.get('ser'))}, TEDn {pct(dev.get('tedn'))}.", ""]
+        out += [dev_line(shipped), ""]
     out += ["## Known limitations (measured)", ""]
     if lengths:
         out += ["SER on the clean test split by the length of the gold system:", "",

@@ -1,9 +1,12 @@
 """Ship a trained model as the app's default: `checkpoints/acai-omr-small/`.
 
-    python -m training.release.ship RUN/best --dataset ~/.cache/acai-omr/data-v1 [--dev-limit 100] [--force]
+    python -m training.release.ship RUN/best --dataset ~/.cache/acai-omr/data-v1 [--dev-limit 100 | --dev-per-source 50]
+                                    [--force]
 
-The candidate and the model already shipped are decoded greedily on the same dev systems; the candidate
-replaces the shipped one only when its dev SER is lower (or with --force, or when nothing ships yet).
+The candidate and the model already shipped are decoded greedily on the same dev systems (the first
+--dev-limit, or --dev-per-source drawn from each source, so that real music weighs as much as procedural
+music); the candidate replaces the shipped one only when its dev SER is lower (or with --force, or when
+nothing ships yet).
 Weights are stored in float16 (half the bytes; the repo keeps its models under 50 MiB) while the config
 says float32, so `from_pretrained` computes in float32: float16 matmuls are slow on CPUs. The folder
 holds config, generation config, safetensors, processor and tokenizer files, `metrics.json` (dev
@@ -63,26 +66,37 @@ def write_shipped_folder(model, processor, out: Path, metrics: dict | None, card
     return size
 
 
-def dev_metrics(model, processor, dataset, limit: int, batch_size: int = 8) -> dict:
-    """Greedy decoding on the first `limit` dev systems: training.release.evaluate's metrics."""
+def dev_metrics(model, processor, dataset, limit: int | None, batch_size: int = 8, per_source: int | None = None) -> dict:
+    """Greedy decoding on the first `limit` dev systems, or on `per_source` of each source (then `limit` is not
+    used): training.release.evaluate's metrics, by source too."""
     from training.data.loaders import load_system_dataset
-    from training.release.evaluate import decode, score
+    from training.release.evaluate import decode, score, select_systems
 
     data = load_system_dataset(dataset, "dev")
-    data = data.select(range(min(limit, len(data))))
+    data = select_systems(data, limit=None if per_source else limit, per_source=per_source)
     start = time.perf_counter()
     predictions = decode(model, processor, list(data["image"]), batch_size=batch_size)
     seconds = time.perf_counter() - start
-    metrics = score(predictions, data["lmx"], data["musicxml"])
+    sources = data["source"] if "source" in data.column_names else None
+    metrics = score(predictions, data["lmx"], data["musicxml"], sources=sources)
+    metrics["systems"] = len(predictions)
     metrics["seconds_per_system"] = seconds / max(1, len(predictions))
     return metrics
+
+
+def describe(name: str, metrics: dict) -> str:
+    sources = ", ".join(f"{source} {kind['ser']:.4f}" for source, kind in metrics.get("by_source", {}).items())
+    return (f"{name}: dev SER {metrics['ser']:.4f}, TEDn {metrics['tedn']:.4f} on {metrics['systems']} systems"
+            + (f" ({sources})" if sources else ""))
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("candidate", help="model folder (a run's best/ or a checkpoint)")
     parser.add_argument("--dataset", required=True, help="data with a dev split, to compare the models on")
-    parser.add_argument("--dev-limit", type=int, default=100)
+    parser.add_argument("--dev-limit", type=int, default=100, help="compare on the first N dev systems")
+    parser.add_argument("--dev-per-source", type=int, default=None,
+                        help="compare on N dev systems drawn from each source instead (seeded: the same for both)")
     parser.add_argument("--out", default=str(DEFAULT_TARGET))
     parser.add_argument("--card", default=str(REPO / "model_card.md"), help="copied into the folder as README.md")
     parser.add_argument("--force", action="store_true", help="ship even if not better on dev")
@@ -100,18 +114,20 @@ def main(argv=None) -> dict:
     out = Path(args.out)
     model, processor = load(args.candidate)
     model = model.float()
-    candidate = dev_metrics(model, processor, args.dataset, args.dev_limit)
-    print(f"candidate {args.candidate}: dev SER {candidate['ser']:.4f}, TEDn {candidate['tedn']:.4f}")
+    candidate = dev_metrics(model, processor, args.dataset, args.dev_limit, per_source=args.dev_per_source)
+    print(describe(f"candidate {args.candidate}", candidate))
     if (out / "config.json").is_file() and not args.force:
         current_model, current_processor = load(str(out))
-        current = dev_metrics(current_model.float(), current_processor, args.dataset, args.dev_limit)
-        print(f"shipped {out}: dev SER {current['ser']:.4f}, TEDn {current['tedn']:.4f}")
+        current = dev_metrics(current_model.float(), current_processor, args.dataset, args.dev_limit,
+                              per_source=args.dev_per_source)
+        print(describe(f"shipped {out}", current))
         if candidate["ser"] >= current["ser"]:
             print("not shipped: the candidate is not better on dev")
             return {"shipped": False, "candidate": candidate, "current": current}
     source = Path(args.candidate)
     provenance = json.loads((source / "metrics.json").read_text()) if (source / "metrics.json").is_file() else {}
-    metrics = {"dev": candidate, "dev_limit": args.dev_limit, "dataset": str(args.dataset),
+    selection = {"dev_per_source": args.dev_per_source} if args.dev_per_source else {"dev_limit": args.dev_limit}
+    metrics = {"dev": candidate, **selection, "dataset": str(args.dataset),
                "source": str(args.candidate), "source_metrics": provenance}
     run = run_of(source)
     if run is not None:  # read now, while the folder being replaced still holds the chain it started from
