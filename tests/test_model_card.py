@@ -192,3 +192,13 @@ def test_the_dev_line_says_which_dev_systems_the_ship_compared_on():
                                                                        "corpus-piano": {"ser": 0.36}}},
                       "dev_per_source": 50})
     assert "50 systems drawn from each source" in drawn and "by source chorale 8.0%, corpus-piano 36.0%." in drawn
+
+
+def test_the_signature_line_says_only_when_some_time_signatures_not_in_4_4_are_missed():
+    from training.release.model_card import signature_line
+
+    figures = {"key_right": 1.0, "keys_judged": 308, "time_right": 43 / 44, "times_judged": 44,
+               "time_right_not_4_4": 8 / 9, "times_not_4_4_judged": 9}
+    assert "but on only 8 of the 9 not in 4/4" in signature_line(figures)
+    every = signature_line({**figures, "time_right": 1.0, "time_right_not_4_4": 1.0})
+    assert "all 9 not in 4/4 among them" in every and "only" not in every

@@ -192,6 +192,20 @@ def dev_line(shipped: dict) -> str:
             f"TEDn {pct(dev.get('tedn'))}" + (f"; by source {sources}" if sources else "") + ".")
 
 
+def signature_line(clean: dict) -> str:
+    """How often the opening key and time signatures are read right (training.release.evaluate's figures)."""
+    line = f"- Signatures: the key a system opens with is right on {pct(clean['key_right'])} of {clean['keys_judged']} test systems"
+    if clean.get("time_right") is not None:
+        line += f", the time signature on {pct(clean['time_right'])} of the {clean['times_judged']} that print one"
+        if clean.get("times_not_4_4_judged"):
+            judged = clean["times_not_4_4_judged"]
+            right = round(clean["time_right_not_4_4"] * judged)
+            line += (f", all {judged} not in 4/4 among them" if right == judged
+                     else f", but on only {right} of the {judged} not in 4/4")
+        line += " (a wrong one on a piece's first system makes every measure of the score look wrong)"
+    return line + "."
+
+
 def render(model_dir: Path, run: Path | None) -> str:
     config = read_json(model_dir / "config.json") or {}
     clean = read_json(model_dir / "eval-test.json")
@@ -292,14 +306,7 @@ def render(model_dir: Path, run: Path | None) -> str:
     if missed:
         out.append("- Gold pitches the model misses (substituted or left out): " + ", ".join(missed) + ".")
     if clean and clean.get("key_right") is not None:
-        line = f"- Signatures: the key a system opens with is right on {pct(clean['key_right'])} of {clean['keys_judged']} test systems"
-        if clean.get("time_right") is not None:
-            line += f", the time signature on {pct(clean['time_right'])} of the {clean['times_judged']} that print one"
-            if clean.get("times_not_4_4_judged"):
-                right = round(clean["time_right_not_4_4"] * clean["times_not_4_4_judged"])
-                line += f", but on only {right} of the {clean['times_not_4_4_judged']} not in 4/4"
-            line += " (a wrong one on a piece's first system makes every measure of the score look wrong)"
-        out.append(line + ".")
+        out.append(signature_line(clean))
     if clean and clean.get("clef_changes_gold"):
         read = round(clean["clef_changes_read"] * clean["clef_changes_gold"])
         out.append(f"- Clef changes inside a system: {read} of the {clean['clef_changes_gold']} on the test split read "
