@@ -407,6 +407,8 @@ def test_select_systems_draws_as_many_from_each_source():
     assert select_systems(data, per_source=4, seed=1)["row"] != chosen["row"]
     assert select_systems(data, limit=5)["row"] == [0, 1, 2, 3, 4]
     assert len(select_systems(data)) == len(sources)
+    with pytest.raises(ValueError, match="source column"):
+        select_systems(data.remove_columns("source"), per_source=2)
 
 
 def test_score_splits_the_ser_into_pitches_and_the_rest():

@@ -153,6 +153,8 @@ def select_systems(data, limit: int | None = None, sample: int | None = None, pe
     if sample is not None:
         return data.shuffle(seed=seed).select(range(min(sample, len(data))))
     if per_source is not None:
+        if "source" not in data.column_names:
+            raise ValueError("drawing systems per source needs the data's source column; this data has none")
         rng = np.random.default_rng(seed)
         rows_of: dict[str, list[int]] = {}
         for index, source in enumerate(data["source"]):
