@@ -202,3 +202,16 @@ def test_the_signature_line_says_only_when_some_time_signatures_not_in_4_4_are_m
     assert "but on only 8 of the 9 not in 4/4" in signature_line(figures)
     every = signature_line({**figures, "time_right": 1.0, "time_right_not_4_4": 1.0})
     assert "all 9 not in 4/4 among them" in every and "only" not in every
+
+
+def test_the_source_line_names_the_points_each_kind_of_music_costs():
+    from training.release.model_card import source_line
+
+    chorale = {"systems": 200, "ser": 0.06, "ser_pitch": 0.07}
+    older = source_line({"ser": 0.117, "by_source": {"chorale": chorale}})  # an evaluation from before the points
+    assert older == "- By kind of music, clean test SER: chorale 6.0% (200 systems, pitches 7.0%)."
+    counted = {**chorale, "points": 0.045, "points_by_kind": {"pitch": 0.016, "duration": 0.011, "tie": 0.002,
+                                                              "accidental": 0.006, "beam": 0.0}}
+    line = source_line({"ser": 0.117, "by_source": {"chorale": counted}})
+    assert line.endswith("(200 systems, pitches 7.0%; 4.5 of the 11.7 points, most on pitch 1.6, duration 1.1, "
+                         "accidental 0.6).")

@@ -435,6 +435,26 @@ def test_by_source_scores_each_kind_of_music_apart():
     assert kinds["corpus-piano"]["ser_pitch"] == 1.0 and kinds["corpus-piano"]["ser"] == 3 / 10
     table = markdown_table({"ser": 0.1, "by_source": kinds}, "t")
     assert "| corpus-piano | 1 | 0.3000 | 1.0000 |" in table and "by_source" not in table
+    # the piano system's 3 wrong pitches are 3 of the 30 gold tokens: 10 points, all on pitches
+    assert kinds["corpus-piano"]["points"] == pytest.approx(3 / 30) and kinds["chorale"]["points"] == 0.0
+    assert kinds["corpus-piano"]["points_by_kind"]["pitch"] == pytest.approx(3 / 30)
+    assert "| 10.0 | pitch 10.0 |" in table
+
+
+def test_points_by_source_and_kind_add_up_to_the_ser():
+    from training.release.evaluate import score
+
+    gold = ["measure clef:G2 staff:1 C4 voice:1 quarter E4 quarter G4 half",
+            "measure clef:F4 staff:2 C3 voice:5 half sharp F3 half",
+            "measure clef:G2 staff:1 A4 voice:1 whole"]
+    predictions = ["measure clef:G2 staff:1 C4 voice:1 eighth E4 quarter",  # a duration wrong, a note missing
+                   "measure clef:F4 staff:2 C3 voice:5 half F3 half",  # an accidental missed
+                   "measure clef:G2 staff:1 B4 voice:1 whole staccato"]  # a pitch wrong, a mark invented
+    metrics = score(predictions, gold, sources=["chorale", "corpus-piano", "procedural"])
+    points = [kind["points"] for kind in metrics["by_source"].values()]
+    by_kind = [value for kind in metrics["by_source"].values() for value in kind["points_by_kind"].values()]
+    assert sum(points) == pytest.approx(metrics["ser"]) and sum(by_kind) == pytest.approx(metrics["ser"])
+    assert metrics["by_source"]["corpus-piano"]["points_by_kind"]["accidental"] == pytest.approx(1 / 25)
 
 
 def test_push_to_hub_is_intercepted(dataset_dir, tmp_path, monkeypatch):

@@ -20,7 +20,7 @@ from lmx.linearization.vocabulary import PITCH_TOKENS
 
 from acai_hf.music.lmx import delinearize
 from acai_hf.music.measure_lengths import measure_validity
-from acai_hf.metrics.error_kinds import ser_by_kind
+from acai_hf.metrics.error_kinds import largest_parts, ser_by_kind
 from acai_hf.metrics.ser import corpus_ser
 from acai_hf.metrics.pitch_errors import pitch_error_distances, pitch_misses_by_place
 from acai_hf.metrics.clef_changes import clef_change_accuracy
@@ -110,14 +110,23 @@ def fill_share(fills) -> float | None:
 
 def by_source(predictions, gold_lmx, fills, sources) -> dict:
     """SER, pitch SER and measure fill per source (chorale, corpus-piano, procedural...): the test split is
-    mostly chorales, so one figure can hide which kind of music the model reads. `fills`: score's."""
+    mostly chorales, so one figure can hide which kind of music the model reads. `fills`: score's.
+    `points` and `points_by_kind`: the source's edits over all gold tokens, in all and per token kind, so
+    they add up, over sources and kinds, to the corpus SER: what reading each kind of symbol in each kind of
+    music better could win."""
+    all_tokens = sum(len(gold.split()) for gold in gold_lmx)
     kinds = {}
     for source in sorted(set(sources)):
         rows = [i for i, s in enumerate(sources) if s == source]
         chosen, gold = [predictions[i] for i in rows], [gold_lmx[i] for i in rows]
-        kinds[source] = {"systems": len(rows), "ser": corpus_ser(chosen, gold).value,
+        share = sum(len(g.split()) for g in gold) / all_tokens if all_tokens else 0.0
+        ser = corpus_ser(chosen, gold).value
+        kinds[source] = {"systems": len(rows), "ser": ser,
                          "ser_pitch": ser_of_kind(chosen, gold, PITCH_TOKENS.__contains__),
-                         "measure_fill": fill_share([fills[i] for i in rows])}
+                         "measure_fill": fill_share([fills[i] for i in rows]),
+                         "points": ser * share,
+                         "points_by_kind": {kind: part["part"] * share
+                                            for kind, part in ser_by_kind(chosen, gold).items()}}
     return kinds
 
 
@@ -135,10 +144,12 @@ def markdown_table(metrics: dict, title: str) -> str:
                   for place, part in metrics["pitch_missed_by_place"].items()]
         lines.append("")
     if metrics.get("by_source"):
-        lines += ["| source | systems | SER | pitch SER | measures filled |", "|---|---|---|---|---|"]
+        lines += ["| source | systems | SER | pitch SER | measures filled | points of the SER | largest parts |",
+                  "|---|---|---|---|---|---|---|"]
         for source, kind in metrics["by_source"].items():
             fill = "n/a" if kind["measure_fill"] is None else f"{kind['measure_fill']:.4f}"
-            lines.append(f"| {source} | {kind['systems']} | {kind['ser']:.4f} | {kind['ser_pitch']:.4f} | {fill} |")
+            lines.append(f"| {source} | {kind['systems']} | {kind['ser']:.4f} | {kind['ser_pitch']:.4f} | {fill} | "
+                         f"{100 * kind['points']:.1f} | {largest_parts(kind['points_by_kind'])} |")
         lines.append("")
     return "\n".join(lines)
 

@@ -15,6 +15,7 @@ import json
 import shutil
 from pathlib import Path
 
+from acai_hf.metrics.error_kinds import largest_parts
 from acai_hf.metrics.ser import corpus_ser
 from training.release.lineage import lineage, read_json, source_step
 from training.run.logs import cpu_name, read_csv
@@ -192,6 +193,19 @@ def dev_line(shipped: dict) -> str:
             f"TEDn {pct(dev.get('tedn'))}" + (f"; by source {sources}" if sources else "") + ".")
 
 
+def source_line(clean: dict) -> str:
+    """Each kind of music's clean test SER and, where the evaluation counted them, the points of the whole
+    SER it costs and the token kinds they fall on (training.release.evaluate.by_source)."""
+    kinds = []
+    for source, kind in clean["by_source"].items():
+        text = f"{source} {pct(kind['ser'])} ({kind['systems']} systems, pitches {pct(kind['ser_pitch'])}"
+        if kind.get("points_by_kind"):
+            text += (f"; {100 * kind['points']:.1f} of the {100 * clean['ser']:.1f} points, most on "
+                     f"{largest_parts(kind['points_by_kind'])}")
+        kinds.append(text + ")")
+    return "- By kind of music, clean test SER: " + ", ".join(kinds) + "."
+
+
 def signature_line(clean: dict) -> str:
     """How often the opening key and time signatures are read right (training.release.evaluate's figures)."""
     line = f"- Signatures: the key a system opens with is right on {pct(clean['key_right'])} of {clean['keys_judged']} test systems"
@@ -313,9 +327,7 @@ def render(model_dir: Path, run: Path | None) -> str:
                    f"(same clef, same staff), {clean['clef_changes_written']} written; a missed one puts every later "
                    "note of its staff a third or a sixth off.")
     if clean and clean.get("by_source"):
-        kinds = [f"{source} {pct(kind['ser'])} ({kind['systems']} systems, pitches {pct(kind['ser_pitch'])})"
-                 for source, kind in clean["by_source"].items()]
-        out.append("- By kind of music, clean test SER: " + ", ".join(kinds) + ".")
+        out.append(source_line(clean))
     piano = ser_by_piece(model_dir / "eval-test-predictions.jsonl", "corpus-piano")
     if piano:
         out.append("- The piano test pieces, clean test SER: "
